@@ -1,2 +1,109 @@
-def main():
-    raise SystemExit("crd: not built yet")
+"""The `crd` command: thin wrappers over the pipeline; expected errors are one line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from processing.errors import CrdError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = REPO_ROOT / "examples" / "demo.toml"
+DEMO_POOL = REPO_ROOT / "examples" / "demo" / "prompts.jsonl"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except CrdError as exc:
+        if os.environ.get("CRD_DEBUG"):
+            raise
+        print(f"crd: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("crd: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="crd", description="Build, verify and publish Chinese reasoning-distillation datasets.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="offline end-to-end run on the bundled pool against the simulator")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="dataset folder to write (default: out/demo)")
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(handler=run_demo)
+
+    build = commands.add_parser("build", help="run the pipeline from a TOML config")
+    build.add_argument("config", type=Path)
+    build.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    build.add_argument("--run-dir", type=Path, help="where stage outputs and the journal live (default: OUT.run)")
+    build.add_argument("--retry-failed", action="store_true", help="ask again for requests recorded as failed")
+    build.add_argument("-q", "--quiet", action="store_true")
+    build.set_defaults(handler=run_build)
+
+    sim = commands.add_parser("sim", help="serve the local OpenAI-compatible simulator (not a model)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8731)
+    sim.add_argument("--answers", type=Path, default=DEMO_POOL, help="JSON Lines with prompt and reference_answer")
+    sim.add_argument("--wrong-rate", type=float, default=0.2, help="share of known answers given wrong on purpose")
+    sim.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
+    sim.set_defaults(handler=run_sim)
+    return root
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from processing.config import load_config
+    from processing.sim import SimSettings, Simulator, load_answers
+
+    _require_file(DEMO_CONFIG, "the demo needs the repository's examples/ folder; run it from a clone")
+    config = load_config(DEMO_CONFIG)
+    print("crd demo: answers come from the crd simulator, a local test server, not a model.")
+    with Simulator(SimSettings(answers=load_answers(DEMO_POOL))) as sim:
+        for model in config.models:
+            model.base_url = sim.base_url
+        summary = _build(config, args.out, None, args.quiet, simulated=True, retry_failed=False)
+    _print_summary(summary)
+    return 0
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from processing.config import load_config
+
+    config = load_config(args.config)
+    summary = _build(config, args.out, args.run_dir, args.quiet, simulated=False, retry_failed=args.retry_failed)
+    _print_summary(summary)
+    return 1 if summary.failed else 0
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    from processing.sim import SimSettings, load_answers, run_server_forever
+
+    settings = SimSettings(answers=load_answers(args.answers), wrong_rate=args.wrong_rate, latency=args.latency)
+    run_server_forever(settings, args.host, args.port)
+    return 0
+
+
+def _build(config, out: Path, run_dir: Path | None, quiet: bool, simulated: bool, retry_failed: bool):
+    from processing.pipeline import build
+
+    run_dir = run_dir or out.with_name(out.name + ".run")
+    return build(config, out, run_dir, quiet=quiet, simulated=simulated, retry_failed=retry_failed)
+
+
+def _print_summary(summary) -> None:
+    print(f"prompts in: {summary.prompts}   rows out: {summary.rows}   failed requests: {summary.failed}")
+    print("rows per source: " + ", ".join(f"{source} {n}" for source, n in summary.per_source.items()))
+    print("scores: " + ", ".join(f"{score} × {n}" for score, n in summary.scores.items()))
+    if summary.failed:
+        print(f"failures listed in {summary.run_dir / 'failures.jsonl'}; rerun with --retry-failed to ask again")
+    print(f"dataset written to {summary.out_dir}; try:")
+    print(f'  python -c "from datasets import load_dataset; print(load_dataset(\'{summary.out_dir}\', \'sft\', split=\'train\')[0])"')
+
+
+def _require_file(path: Path, hint: str) -> None:
+    if not path.exists():
+        raise CrdError(f"{path} not found; {hint}")

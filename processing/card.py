@@ -1,0 +1,129 @@
+"""The dataset card: YAML header the Hub reads, and a body with statistics and recipe."""
+
+from __future__ import annotations
+
+import os
+import string
+from importlib.metadata import version
+from pathlib import Path
+
+import datasets
+import polars as pl
+import pyarrow.parquet as pq
+import yaml
+
+from processing.config import Config
+from processing.schema import SCHEMAS
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "dataset_card" / "template.md"
+SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+SIMULATOR_NOTICE = (
+    "> **Simulated data.** Every answer in this copy was produced by the crd simulator, a local test server, "
+    "not by a language model. It exists to show the pipeline working; do not train on it.\n\n"
+)
+
+
+def size_category(rows: int) -> str:
+    for limit, label in SIZE_CATEGORIES:
+        if rows < limit:
+            return label
+    return "n>1T"
+
+
+def header(config: Config, out_dir: Path, rows: int) -> dict:
+    return {
+        "license": config.output.license,
+        "language": ["zh"],
+        "pretty_name": config.output.pretty_name or config.name,
+        "size_categories": [size_category(rows)],
+        "task_categories": list(config.output.task_categories),
+        "tags": ["reasoning", "distillation", "chain-of-thought", "synthetic"],
+        "configs": [_config_entry(name) for name in config.output.configs],
+        "dataset_info": [_dataset_info(out_dir, name) for name in config.output.configs],
+    }
+
+
+def _config_entry(name: str) -> dict:
+    entry = {"config_name": name, "data_files": [{"split": "train", "path": f"data/{name}/train-*"}]}
+    if name == "default":
+        entry["default"] = True
+    return entry
+
+
+def _dataset_info(out_dir: Path, name: str) -> dict:
+    files = sorted((out_dir / "data" / name).glob("train-*.parquet"))
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    stored = sum(f.stat().st_size for f in files)
+    uncompressed = sum(_uncompressed_bytes(f) for f in files)
+    features = datasets.Features.from_arrow_schema(SCHEMAS[name])
+    return {
+        "config_name": name,
+        "features": features._to_yaml_list(),
+        "splits": [{"name": "train", "num_bytes": uncompressed, "num_examples": rows}],
+        "download_size": stored,
+        "dataset_size": uncompressed,
+    }
+
+
+def _uncompressed_bytes(path: Path) -> int:
+    metadata = pq.ParquetFile(path).metadata
+    return sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+
+
+def write_card(config: Config, rows: pl.DataFrame, out_dir: Path, simulated: bool, repo_id: str | None = None) -> Path:
+    """Write README.md atomically; `rows` is the full-config frame that was sharded."""
+    body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+        title=config.output.pretty_name or config.name,
+        notice=SIMULATOR_NOTICE if simulated else "",
+        summary=_summary(rows),
+        repo_id=repo_id or str(out_dir),
+        configs=", ".join(f"`{name}`" for name in config.output.configs),
+        score_table=_count_table(rows, "score", "score"),
+        stats_table=_length_table(rows),
+        source_table=_count_table(rows, "source", "source"),
+        model_table=_count_table(rows, "model", "model"),
+        recipe=_recipe(config),
+        version=version("chinese-reasoning-distil"),
+    )
+    text = "---\n" + yaml.safe_dump(header(config, out_dir, rows.height), allow_unicode=True, sort_keys=False) + "---\n\n" + body
+    path = out_dir / "README.md"
+    temporary = path.with_name(".README.md.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def _summary(rows: pl.DataFrame) -> str:
+    verified = rows.filter(pl.col("score").is_not_null()).height
+    return (
+        f"{rows.height:,} Chinese prompts with a teacher model's reasoning and answer, "
+        f"{verified:,} of them verified against a reference answer."
+    )
+
+
+def _count_table(rows: pl.DataFrame, column: str, title: str) -> str:
+    counts = rows.group_by(column).len().sort(["len", column], descending=[True, False], nulls_last=True)
+    lines = [f"| {title} | rows |", "|---|---|"]
+    for value, n in counts.iter_rows():
+        lines.append(f"| {'(not scored)' if value is None else value} | {n:,} |")
+    return "\n".join(lines)
+
+
+def _length_table(rows: pl.DataFrame) -> str:
+    lines = ["| field | median characters | mean characters | max characters |", "|---|---|---|---|"]
+    for column in ("prompt", "reasoning", "response"):
+        lengths = rows[column].str.len_chars()
+        lines.append(f"| {column} | {int(lengths.median() or 0):,} | {int(lengths.mean() or 0):,} | {int(lengths.max() or 0):,} |")
+    return f"Rows: {rows.height:,}.\n\n" + "\n".join(lines)
+
+
+def _recipe(config: Config) -> str:
+    lines = [f"- Teachers: {', '.join(f'`{m.name}` (weight {m.weight:g})' for m in config.models)}."]
+    first = config.models[0]
+    lines.append(f"- Sampling: temperature {first.temperature:g}, max_tokens {first.max_tokens}, {first.samples} sample(s) per prompt.")
+    lines.append(f"- System prompt: {'none' if not config.generation.system_prompt else 'yes'}.")
+    categories = ", ".join(config.generation.suffix_categories)
+    lines.append(f"- Suffix appended to {categories} prompts: `{config.generation.math_suffix}` (not included in `prompt`).")
+    lines.append("- Truncated replies (`finish_reason` = `length`), empty answers and unclosed reasoning are never kept.")
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""The pipeline config (TOML), validated early with errors that name the key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from processing.errors import CrdError
+
+Preset = Literal["openai", "deepseek", "dashscope", "vllm", "sglang", "siliconflow", "openrouter", "ollama"]
+Category = Literal["math", "exam", "stem", "general", "code"]
+MATH_SUFFIX = "请一步步推理，并把最终答案放到 \\boxed{}。"
+
+
+class Strict(BaseModel):
+    """Unknown keys are typos: refuse them instead of silently ignoring them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(Strict):
+    path: str
+    name: str | None = Field(None, description="source label; default: the `source` column, else the file stem")
+    prompt_column: str = "prompt"
+    category: Category | None = Field(None, description="one category for every row of this source")
+    category_column: str = "category"
+    reference_column: str = "reference_answer"
+
+
+class ModelConfig(Strict):
+    name: str = Field(description="model id sent to the API")
+    base_url: str
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the key")
+    preset: Preset = "openai"
+    stream: bool | None = Field(None, description="default: what the preset requires")
+    weight: float = Field(1.0, gt=0, description="share of prompts routed to this model")
+    max_concurrency: int = Field(64, ge=1)
+    max_tokens: int = Field(32768, ge=1)
+    temperature: float = 0.6
+    top_p: float | None = None
+    timeout: float = Field(600.0, gt=0, description="seconds per request")
+    samples: int = Field(1, ge=1, description="answers per prompt")
+    max_retries: int = Field(5, ge=0)
+
+
+class GenerationConfig(Strict):
+    system_prompt: str | None = None
+    math_suffix: str = MATH_SUFFIX
+    suffix_categories: list[Category] = ["math"]
+
+
+class VerifyConfig(Strict):
+    timeout: float = Field(10.0, gt=0, description="hard limit in seconds for one math check")
+    workers: int = Field(1, ge=1)
+
+
+class OutputConfig(Strict):
+    configs: list[Literal["default", "sft", "messages", "full"]] = ["default", "sft", "messages", "full"]
+    license: str = "apache-2.0"
+    pretty_name: str | None = None
+    task_categories: list[str] = ["text-generation", "question-answering"]
+    max_shard_bytes: int = Field(256 * 2**20, ge=1, description="uncompressed bytes per shard")
+    row_group_bytes: int = Field(32 * 2**20, ge=1, description="uncompressed bytes per row group")
+
+
+class Config(Strict):
+    name: str = "dataset"
+    sources: list[SourceConfig] = Field(min_length=1)
+    models: list[ModelConfig] = Field(min_length=1)
+    generation: GenerationConfig = GenerationConfig()
+    verify: VerifyConfig = VerifyConfig()
+    output: OutputConfig = OutputConfig()
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config; source paths are relative to the config file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CrdError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CrdError(f"{path}: invalid TOML: {exc}") from None
+    config = parse_config(raw, origin=str(path))
+    for source in config.sources:
+        source.path = str((path.parent / source.path).resolve()) if not _is_remote(source.path) else source.path
+    return config
+
+
+def parse_config(raw: dict, origin: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise CrdError(f"{origin}: {key}: {first['msg']}{more}") from None
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path or path.startswith("hf:")

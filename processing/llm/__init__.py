@@ -1,0 +1,1 @@
+"""Talking to OpenAI-compatible teachers: one client factory, reasoning extraction."""
