@@ -107,3 +107,7 @@ def _print_summary(summary) -> None:
 def _require_file(path: Path, hint: str) -> None:
     if not path.exists():
         raise CrdError(f"{path} not found; {hint}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
