@@ -19,10 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from processing.textarrays import codepoints
 
-# Punctuation that is part of a number or formula stays in the key: without it 3.5 and
-# 35, 3/5 and 35, 50% and 50, -3 and 3 would compare equal. NFKC has already folded the
-# full-width forms (．／％－) into these.
-_KEY_DROP = r"[\s\p{P}\p{Cc}\p{Cf}--[./%\-]]"
+# Punctuation that is part of a number stays in the key: without it 3/5 and 35, 50% and
+# 50, -3 and 3 would compare equal. NFKC has already folded ／％－ into these.
+_KEY_DROP = r"[\s\p{P}\p{Cc}\p{Cf}--[/%\-]]"
+# A decimal point is kept (as ∙, a symbol) only between digits, so that 3.5 ≠ 35 while a
+# sentence-final "." and "。" compare equal (spaces around it are tolerated). Two passes
+# catch runs such as 1.2.3.
+_DECIMAL = r"([0-9])\s*\.\s*([0-9])"
 # Control characters other than tab and newline never help a teacher.
 _CONTROL = r"[\p{Cc}--[\t\n]]"
 # Non-Han words of two or more letters; single letters are math variables, not language.
@@ -75,7 +78,9 @@ def tidy(prompts: pl.Series | pl.Expr) -> pl.Series | pl.Expr:
 
 def comparison_key(prompts: pl.Series | pl.Expr) -> pl.Series | pl.Expr:
     """Key for dedup and decontamination: NFKC, lower case, no whitespace/punctuation."""
-    return prompts.str.normalize("NFKC").str.to_lowercase().str.replace_all(_KEY_DROP, "")
+    folded = prompts.str.normalize("NFKC").str.to_lowercase()
+    decimals = folded.str.replace_all(_DECIMAL, "$1∙$2").str.replace_all(_DECIMAL, "$1∙$2")
+    return decimals.str.replace_all(_KEY_DROP, "")
 
 
 def chinese_ratio(prompts: pl.Series | pl.Expr) -> pl.Series | pl.Expr:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -36,6 +38,68 @@ def read_jsonl(path: Path) -> list[dict]:
                 raise CrdError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
             rows.append(row)
     return rows
+
+
+def iter_records(path: Path) -> Iterator[tuple[str, dict]]:
+    """(location, record) for every record of a JSON Lines (optionally .zst), JSON array or
+    Parquet file; location is "file:line" (or "file:row N") for error messages."""
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        yield from _parquet_records(path)
+    elif name.endswith(".json"):
+        yield from _json_array_records(path)
+    else:
+        with _open_text(path) as handle:
+            yield from _jsonl_records(path, handle)
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.name.lower().endswith(".zst"):
+        import zstandard
+
+        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(path.open("rb")), encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def _jsonl_records(path: Path, handle) -> Iterator[tuple[str, dict]]:
+    for number, line in enumerate(handle, start=1):
+        if line.strip():
+            yield f"{path}:{number}", _parse_object(line, f"{path}:{number}")
+
+
+def _json_array_records(path: Path) -> Iterator[tuple[str, dict]]:
+    text = path.read_text(encoding="utf-8")
+    if not text.lstrip().startswith("["):  # JSON Lines saved as .json
+        yield from _jsonl_records(path, io.StringIO(text))
+        return
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CrdError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise CrdError(f"{path}: element {number} is a {type(record).__name__}, expected a JSON object")
+        yield f"{path}:element {number}", record
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[str, dict]]:
+    import pyarrow.parquet as pq
+
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+        for record in batch.to_pylist():
+            number += 1
+            yield f"{path}:row {number}", record
+
+
+def _parse_object(line: str, location: str) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise CrdError(f"{location}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(row, dict):
+        raise CrdError(f"{location}: expected a JSON object, got {type(row).__name__}")
+    return row
 
 
 def read_source(spec: SourceConfig) -> pl.DataFrame:
