@@ -13,7 +13,6 @@ recall and precision can be computed exactly:
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -95,19 +94,20 @@ def renumber(text: str, variant: int, rng: np.random.Generator) -> str | None:
 
 
 def paired(texts: list[str], count: int, rng: np.random.Generator) -> list[str]:
-    """`count` distinct requests joining two texts of similar length (same length octave)."""
+    """`count` requests joining two texts of similar length (same length octave).
+
+    Each unordered pair is used once, so no two requests share both texts.
+    """
     octave = np.floor(np.log2(np.maximum([len(t) for t in texts], 1))).astype(int)
     groups = [np.flatnonzero(octave == o) for o in np.unique(octave)]
     weights = np.array([len(g) ** 2 for g in groups], dtype=float)
-    chosen = rng.choice(len(groups), size=count * 2, p=weights / weights.sum())
     seen, out = set(), []
-    for g in chosen:
-        first, second = rng.choice(groups[g], size=2, replace=len(groups[g]) < 2)
-        if first != second and (first, second) not in seen:
-            seen.add((first, second))
-            out.append(f"{texts[first]}\n另外，{texts[second]}")
-            if len(out) == count:
-                break
+    while len(out) < count:
+        for g in rng.choice(len(groups), size=count - len(out), p=weights / weights.sum()):
+            first, second = (int(i) for i in rng.choice(groups[g], size=2))
+            if first != second and (min(first, second), max(first, second)) not in seen:
+                seen.add((min(first, second), max(first, second)))
+                out.append(f"{texts[first]}\n另外，{texts[second]}")
     return out
 
 
@@ -164,9 +164,3 @@ NEAR_DUPLICATES = {
     "edited": edited,
     "suffix": lambda text, rng: text + _OUTROS[rng.integers(len(_OUTROS))],
 }
-
-
-def to_jsonl(path: Path, frame: pl.DataFrame) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for row in frame.iter_rows(named=True):
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
