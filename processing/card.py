@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from processing.config import Config
+from processing.plots import write_plots
 from processing.schema import SCHEMAS
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "dataset_card" / "template.md"
@@ -84,6 +85,7 @@ def write_card(config: Config, rows: pl.DataFrame, out_dir: Path, simulated: boo
         source_table=_count_table(rows, "source", "source"),
         model_table=_count_table(rows, "model", "model"),
         recipe=_recipe(config),
+        figures="\n\n".join(f"![{Path(image).stem}]({image})" for image in write_plots(rows, out_dir)),
         version=version("chinese-reasoning-distil"),
     )
     text = "---\n" + yaml.safe_dump(header(config, out_dir, rows.height), allow_unicode=True, sort_keys=False) + "---\n\n" + body

@@ -135,6 +135,14 @@ def test_card_yaml_loads_and_its_configs_match_the_files(demo_out):
     assert "simulator" in card.text.lower()
 
 
+def test_card_figures_exist(demo_out):
+    text = (demo_out / "README.md").read_text(encoding="utf-8")
+    images = re.findall(r"!\[[^\]]*\]\((images/[^)]+)\)", text)
+    assert len(images) == 2
+    for image in images:
+        assert (demo_out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_shards_have_hub_names_and_no_leftovers(demo_out):
     for config in ("default", "sft", "messages", "full"):
         names = [p.name for p in (demo_out / "data" / config).iterdir()]
