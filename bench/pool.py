@@ -13,7 +13,6 @@ Targets (issue #4): under 5 minutes, peak memory under 8 GB.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import tempfile
@@ -38,7 +37,7 @@ NEAR_SHARE = 0.01  # planted near-duplicate copies, as a share of all rows
 
 def build_pool(rows: int, rng: np.random.Generator, benchmarks: pl.DataFrame) -> pl.DataFrame:
     """prompt, source, category, plus the ground truth: kind and group (the planted original)."""
-    pools = {name: _uncontaminated(texts, benchmarks) for name, texts in pool_data.instructions().items()}
+    pools = {name: _distinct(texts, benchmarks) for name, texts in pool_data.instructions().items()}
     contaminated = _contaminations(rng)
     copies = int(rows * NEAR_SHARE)
     distinct = rows - copies - len(contaminated)
@@ -67,21 +66,25 @@ def build_pool(rows: int, rng: np.random.Generator, benchmarks: pl.DataFrame) ->
     return pool.sample(fraction=1.0, shuffle=True, seed=int(rng.integers(1 << 31)))
 
 
-def _uncontaminated(texts: pl.Series, benchmarks: pl.DataFrame) -> pl.Series:
-    """The real texts minus those that already match a benchmark, so that every removal
-    of an unplanted prompt is a false positive."""
-    frame = pl.DataFrame({"id": texts.cast(pl.String), "prompt": texts})
+def _distinct(texts: pl.Series, benchmarks: pl.DataFrame) -> pl.Series:
+    """The real texts minus those that already match a benchmark or duplicate each other,
+    so that every removal of an unplanted prompt is a mistake."""
+    frame = pl.DataFrame({"id": pl.int_range(len(texts), eager=True).cast(pl.String), "prompt": texts, "source": "real"})
     kept, matched = decontaminate(frame, benchmarks, DecontamSettings())
     for row in matched.select("prompt", "benchmark", "benchmark_question").iter_rows():
-        print(f"  excluded from the base pool, matches {row[1]}: {row[0][:50]!r} ~ {row[2][:50]!r}".replace("\\n", " "))
+        print(f"  real prompt matches {row[1]}: {row[0][:40]!r} ~ {row[2][:40]!r}")
+    kept, duplicates, _ = dedup(kept, DedupSettings())
+    print(f"  {len(duplicates)} of {len(texts)} real prompts are duplicates in the real pool; left out of the base")
     return kept["prompt"]
 
 
 def _renumbered(problems: list[str], count: int, rng: np.random.Generator) -> list[str]:
+    """Variants with other numbers; exact repeats that variation itself creates (two
+    templates meeting at the same numbers) are dropped, as they are not planted."""
     with_numbers = [p for p in problems if pool_data.renumber(p, 0, rng)]
-    variants = -(-count // len(with_numbers))
-    out = [pool_data.renumber(p, v, rng) for v in range(variants) for p in with_numbers]
-    return out[:count]
+    variants = -(-count // len(with_numbers)) + 1
+    out = pl.Series([pool_data.renumber(p, v, rng) for v in range(variants) for p in with_numbers])
+    return out.filter(comparison_key(out).is_first_distinct()).head(count).to_list()
 
 
 def _contaminations(rng: np.random.Generator) -> pl.DataFrame:
@@ -100,13 +103,9 @@ def _contaminations(rng: np.random.Generator) -> pl.DataFrame:
     return pl.concat(frames)
 
 
-def ingest(pool: pl.DataFrame, folder: Path) -> pl.DataFrame:
-    path = folder / "pool.jsonl"
-    with path.open("w", encoding="utf-8") as handle:
-        for prompt, source, category in pool.select("prompt", "source", "category").iter_rows():
-            handle.write(json.dumps({"prompt": prompt, "source": source, "category": category}, ensure_ascii=False))
-            handle.write("\n")
-    return read_pool([SourceConfig(path=str(path))])
+def write_jsonl(pool: pl.DataFrame, path: Path) -> Path:
+    pool.select("prompt", "source", "category").write_ndjson(path)
+    return path
 
 
 def minhash_speed(texts: list[str]) -> tuple[float, float]:
@@ -155,13 +154,14 @@ def main() -> None:
     pool = timed("build", build_pool, args.rows, rng, benchmarks)
     truth = pool.select("kind", "group")
     with tempfile.TemporaryDirectory() as folder:
-        frame = timed("ingest", ingest, pool, Path(folder))
+        path = timed("write", write_jsonl, pool, Path(folder) / "pool.jsonl")
+        frame = timed("ingest", read_pool, [SourceConfig(path=str(path))])
     frame = frame.with_columns(truth)
     del pool
     kept, clean_rejects = timed("clean", clean, frame, CleanSettings())
     kept, dup_rejects, clusters = timed("dedup", dedup, kept, DedupSettings())
     kept, contaminated = timed("decontam", decontaminate, kept, benchmarks, DecontamSettings())
-    pipeline = sum(v for k, v in timings.items() if k != "build")
+    pipeline = sum(v for k, v in timings.items() if k not in ("build", "write"))
     print(f"pipeline (ingest..decontam): {pipeline:.1f} s for {len(frame):,} prompts (goal < 300 s)")
     print(f"peak RSS: {peak_rss_gib():.2f} GiB (goal < 8)")
     print(f"kept {len(kept):,}; removed: clean {len(clean_rejects):,} {dict(clean_rejects['reason'].value_counts().rows())}, "

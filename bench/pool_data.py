@@ -4,7 +4,7 @@ Everything here is deterministic given a seed, and every planted copy is recorde
 recall and precision can be computed exactly:
 - distinct prompts: Ape210K problems with their numbers changed (another problem, by
   this project's rule), and pairs of Alpaca/CMMLU texts of similar length joined into one
-  request (two pairs sharing one text stay below Jaccard 0.5);
+  request (two pairs sharing one text stay below Jaccard 0.4);
 - near-duplicates: a copy of a prompt with its punctuation and spacing changed, with a
   few characters edited, or with a short phrase added;
 - contamination: benchmark questions verbatim, with changed punctuation and spacing,
@@ -94,12 +94,13 @@ def renumber(text: str, variant: int, rng: np.random.Generator) -> str | None:
 
 
 def paired(texts: list[str], count: int, rng: np.random.Generator) -> list[str]:
-    """`count` requests joining two texts of similar length (same length octave).
+    """`count` requests joining two texts whose lengths differ by less than 25%.
 
-    Each unordered pair is used once, so no two requests share both texts.
+    Each unordered pair is used once. Two requests sharing one text then share at most
+    1 / (1 + 2 / 1.25) ≈ 38% of their n-grams, well below any near-duplicate threshold.
     """
-    octave = np.floor(np.log2(np.maximum([len(t) for t in texts], 1))).astype(int)
-    groups = [np.flatnonzero(octave == o) for o in np.unique(octave)]
+    band = np.floor(np.log(np.maximum([len(t) for t in texts], 1)) / np.log(1.25)).astype(int)
+    groups = [np.flatnonzero(band == b) for b in np.unique(band)]
     weights = np.array([len(g) ** 2 for g in groups], dtype=float)
     seen, out = set(), []
     while len(out) < count:
