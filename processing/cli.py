@@ -45,6 +45,12 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("-q", "--quiet", action="store_true")
     build.set_defaults(handler=run_build)
 
+    imports = commands.add_parser("import", help="convert an existing distilled dataset into the canonical schema")
+    imports.add_argument("format", help="congliu, congliu-sft, mxode, am, alpaca or sharegpt")
+    imports.add_argument("path", type=Path, help="JSON Lines (.jsonl, .jsonl.zst), JSON array or Parquet file")
+    imports.add_argument("--out", type=Path, required=True, help="folder for the Parquet parts")
+    imports.set_defaults(handler=run_import)
+
     sim = commands.add_parser("sim", help="serve the local OpenAI-compatible simulator (not a model)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8731)
@@ -77,6 +83,21 @@ def run_build(args: argparse.Namespace) -> int:
     summary = _build(config, args.out, args.run_dir, args.quiet, simulated=False, retry_failed=args.retry_failed)
     _print_summary(summary)
     return 1 if summary.failed else 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from processing.importers import iter_import
+
+    _require_file(args.path, "give the path of a downloaded dataset file")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for stale in args.out.glob("part-*.parquet"):  # a rerun must not mix with an older import
+        stale.unlink()
+    rows = parts = 0
+    for part, frame in enumerate(iter_import(args.format, args.path)):
+        frame.write_parquet(args.out / f"part-{part:05d}.parquet")
+        rows, parts = rows + len(frame), part + 1
+    print(f"imported {rows} rows from {args.path} as {args.format} into {args.out} ({parts} Parquet parts)")
+    return 0
 
 
 def run_sim(args: argparse.Namespace) -> int:

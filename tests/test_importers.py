@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 import zstandard
 
+from processing.cli import main
 from processing.errors import CrdError
 from processing.importers import IMPORT_SCHEMA, import_dataset, iter_import
 
@@ -100,3 +101,18 @@ def test_malformed_line_names_file_and_line(tmp_path):
 def test_unknown_format_lists_known_ones():
     with pytest.raises(CrdError, match="known: congliu, congliu-sft, mxode, am, alpaca, sharegpt"):
         import_dataset("nope", FIXTURES / "mxode.jsonl")
+
+
+def test_crd_import_writes_parquet_parts(tmp_path, capsys):
+    out = tmp_path / "imported"
+    (out).mkdir()
+    (out / "part-00007.parquet").write_bytes(b"stale")
+    assert main(["import", "congliu-sft", str(FIXTURES / "congliu_sft.jsonl"), "--out", str(out)]) == 0
+    assert [p.name for p in out.iterdir()] == ["part-00000.parquet"]
+    assert pl.read_parquet(out / "part-00000.parquet").equals(import_dataset("congliu-sft", FIXTURES / "congliu_sft.jsonl"))
+    assert "imported 2 rows" in capsys.readouterr().out
+
+
+def test_crd_import_unknown_format_is_one_line_error(tmp_path, capsys):
+    assert main(["import", "nope", str(FIXTURES / "mxode.jsonl"), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("crd: error: unknown import format 'nope'")
