@@ -8,6 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from processing.clean import CleanSettings
+from processing.decontam import DecontamSettings
+from processing.dedup import DedupSettings
 from processing.errors import CrdError
 
 Preset = Literal["openai", "deepseek", "dashscope", "vllm", "sglang", "siliconflow", "openrouter", "ollama"]
@@ -21,13 +24,35 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class CategoryRule(Strict):
+    column: str = Field("source", description="column whose text the pattern is searched in")
+    pattern: str = Field(description="regular expression")
+    category: Category
+
+
 class SourceConfig(Strict):
-    path: str
+    path: str = Field(description="file, glob, `hf:NAME` (Hugging Face Hub) or a folder saved by `datasets`")
     name: str | None = Field(None, description="source label; default: the `source` column, else the file stem")
     prompt_column: str = "prompt"
     category: Category | None = Field(None, description="one category for every row of this source")
     category_column: str = "category"
     reference_column: str = "reference_answer"
+    template: str | None = Field(None, description='prompt from several columns, e.g. "{instruction}\\n{input}"')
+    category_rules: list[CategoryRule] = Field([], description="the first rule whose pattern matches decides")
+    test_cases_column: str = "test_cases"
+    split: str = Field("train", description="split of a Hugging Face dataset")
+    on_error: Literal["raise", "skip"] = Field("raise", description="malformed records fail, or are skipped and counted")
+
+
+class PoolConfig(Strict):
+    """What `crd pool` reads: the sources and the pool stages ([clean], [dedup], [decontam])."""
+
+    name: str = "dataset"
+    sources: list[SourceConfig] = Field(min_length=1)
+    source_priority: list[str] = Field([], description="dedup keeps the copy from the earliest listed source")
+    clean: CleanSettings = CleanSettings()
+    dedup: DedupSettings = DedupSettings()
+    decontam: DecontamSettings = DecontamSettings()
 
 
 class ModelConfig(Strict):
@@ -66,17 +91,17 @@ class OutputConfig(Strict):
     row_group_bytes: int = Field(32 * 2**20, ge=1, description="uncompressed bytes per row group")
 
 
-class Config(Strict):
-    name: str = "dataset"
-    sources: list[SourceConfig] = Field(min_length=1)
+class Config(PoolConfig):
     models: list[ModelConfig] = Field(min_length=1)
     generation: GenerationConfig = GenerationConfig()
     verify: VerifyConfig = VerifyConfig()
     output: OutputConfig = OutputConfig()
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML config; source paths are relative to the config file."""
+def load_config(path: str | Path, schema: type[PoolConfig] = Config) -> Config:
+    """Read and validate a TOML config; source and benchmark paths are relative to it.
+
+    With schema=PoolConfig the generation tables of a full config are not read."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -84,15 +109,19 @@ def load_config(path: str | Path) -> Config:
         raise CrdError(f"{path}: config file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise CrdError(f"{path}: invalid TOML: {exc}") from None
-    config = parse_config(raw, origin=str(path))
+    if schema is not Config:
+        raw = {key: value for key, value in raw.items() if key in schema.model_fields or key not in Config.model_fields}
+    config = parse_config(raw, origin=str(path), schema=schema)
     for source in config.sources:
         source.path = str((path.parent / source.path).resolve()) if not _is_remote(source.path) else source.path
+    for benchmark in config.decontam.benchmarks:
+        benchmark.path = str((path.parent / benchmark.path).resolve())
     return config
 
 
-def parse_config(raw: dict, origin: str = "config") -> Config:
+def parse_config(raw: dict, origin: str = "config", schema: type[PoolConfig] = Config) -> Config:
     try:
-        return Config.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])

@@ -1,17 +1,32 @@
-"""Reading instruction pools into the pool frame: id, prompt, source, category, reference_answer."""
+"""Reading instruction pools into the pool frame: id, prompt, source, category,
+reference_answer, test_cases.
+
+A source is JSON Lines (optionally .zst), a JSON array, Parquet or CSV, given as a file,
+a glob, or a Hugging Face dataset (`hf:NAME`, or a folder saved by `datasets`). Columns
+are mapped per source: the prompt is one column or a template over several
+(`"{instruction}\\n{input}"`), the category is fixed, taken from a column, or assigned
+by regex rules. A missing column fails naming it and the columns that exist; a malformed
+record fails naming its file and line, or is skipped and counted under
+`on_error = "skip"`.
+"""
 
 from __future__ import annotations
 
+import glob
 import io
 import json
+import string
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from processing.config import SourceConfig
 from processing.errors import CrdError
 from processing.schema import stable_id
+
+if TYPE_CHECKING:  # config imports the stage settings, which import this module
+    from processing.config import SourceConfig
 
 POOL_SCHEMA = {
     "id": pl.String,
@@ -21,109 +36,41 @@ POOL_SCHEMA = {
     "reference_answer": pl.String,
     "test_cases": pl.String,
 }
+SKIPPED_SCHEMA = {"source": pl.String, "location": pl.String, "reason": pl.String, "detail": pl.String}
+TEXT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.zst", ".ndjson.zst", ".json.zst")
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Every line one JSON object; a bad line names its file and line number."""
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CrdError(f"{path}:{number}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise CrdError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+def read_pool(specs: list[SourceConfig]) -> pl.DataFrame:
+    return read_pool_report(specs)[0]
 
 
-def iter_records(path: Path) -> Iterator[tuple[str, dict]]:
-    """(location, record) for every record of a JSON Lines (optionally .zst), JSON array or
-    Parquet file; location is "file:line" (or "file:row N") for error messages."""
-    name = path.name.lower()
-    if name.endswith(".parquet"):
-        yield from _parquet_records(path)
-    elif name.endswith(".json"):
-        yield from _json_array_records(path)
-    else:
-        with _open_text(path) as handle:
-            yield from _jsonl_records(path, handle)
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.lower().endswith(".zst"):
-        import zstandard
-
-        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(path.open("rb")), encoding="utf-8")
-    return path.open(encoding="utf-8")
-
-
-def _jsonl_records(path: Path, handle) -> Iterator[tuple[str, dict]]:
-    for number, line in enumerate(handle, start=1):
-        if line.strip():
-            yield f"{path}:{number}", _parse_object(line, f"{path}:{number}")
-
-
-def _json_array_records(path: Path) -> Iterator[tuple[str, dict]]:
-    text = path.read_text(encoding="utf-8")
-    if not text.lstrip().startswith("["):  # JSON Lines saved as .json
-        yield from _jsonl_records(path, io.StringIO(text))
-        return
-    try:
-        records = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CrdError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-    for number, record in enumerate(records, start=1):
-        if not isinstance(record, dict):
-            raise CrdError(f"{path}: element {number} is a {type(record).__name__}, expected a JSON object")
-        yield f"{path}:element {number}", record
-
-
-def _parquet_records(path: Path) -> Iterator[tuple[str, dict]]:
-    import pyarrow.parquet as pq
-
-    number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
-        for record in batch.to_pylist():
-            number += 1
-            yield f"{path}:row {number}", record
-
-
-def _parse_object(line: str, location: str) -> dict:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise CrdError(f"{location}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(row, dict):
-        raise CrdError(f"{location}: expected a JSON object, got {type(row).__name__}")
-    return row
+def read_pool_report(specs: list[SourceConfig]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(pool, skipped): skipped lists records dropped under on_error = "skip"."""
+    read = [read_source_report(spec) for spec in specs]
+    pool = pl.concat([frame for frame, _ in read])
+    return pool, pl.concat([pl.DataFrame(schema=SKIPPED_SCHEMA), *(skipped for _, skipped in read)])
 
 
 def read_source(spec: SourceConfig) -> pl.DataFrame:
     """One configured source as a pool frame with stable ids."""
-    path = Path(spec.path)
-    if not path.exists():
-        raise CrdError(f"{path}: source file not found")
-    rows = read_jsonl(path)
-    _require_column(rows, spec.prompt_column, path)
-    frame = pl.DataFrame(
-        {
-            "prompt": [row.get(spec.prompt_column) for row in rows],
-            "source": [spec.name or row.get("source") or path.stem for row in rows],
-            "category": [spec.category or row.get(spec.category_column) or "general" for row in rows],
-            "reference_answer": [_text_or_none(row.get(spec.reference_column)) for row in rows],
-            "test_cases": [None] * len(rows),
-        },
-        schema={k: v for k, v in POOL_SCHEMA.items() if k != "id"},
+    return read_source_report(spec)[0]
+
+
+def read_source_report(spec: SourceConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    columns = _wanted_columns(spec)
+    frames, skipped = [], []
+    for origin, records in _record_streams(spec):
+        frame, bad = _collect(records, columns, spec, origin)
+        frames.append(frame)
+        skipped += bad
+    frame = pl.concat(frames, how="diagonal_relaxed")
+    pool = assign_ids(_map_columns(frame, spec)).select(list(POOL_SCHEMA))
+    skipped_frame = pl.DataFrame(
+        [(_source_label(spec), location, "malformed", detail) for location, detail in skipped],
+        schema=SKIPPED_SCHEMA,
+        orient="row",
     )
-    return assign_ids(frame)
-
-
-def read_pool(specs: list[SourceConfig]) -> pl.DataFrame:
-    return pl.concat([read_source(spec) for spec in specs]).select(list(POOL_SCHEMA))
+    return pool, skipped_frame
 
 
 def assign_ids(frame: pl.DataFrame) -> pl.DataFrame:
@@ -137,12 +84,247 @@ def assign_ids(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.Series("id", ids, pl.String))
 
 
-def _require_column(rows: list[dict], column: str, path: Path) -> None:
-    for number, row in enumerate(rows, start=1):
-        if not isinstance(row.get(column), str):
-            present = ", ".join(sorted(row)) or "none"
-            raise CrdError(f"{path}: record {number} has no text column {column!r}; columns present: {present}")
+# --- where records come from ----------------------------------------------------------
 
 
-def _text_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
+def _record_streams(spec: SourceConfig) -> Iterator[tuple[str, Iterator[tuple[str, dict | CrdError]]]]:
+    """(origin, records) per file or dataset; a record is (location, dict or parse error)."""
+    if spec.path.startswith("hf:"):
+        name = spec.path[3:]
+        yield spec.path, _dataset_records(name, spec.split, lambda: _load_hub(name, spec.split))
+        return
+    path = Path(spec.path)
+    if path.is_dir():
+        yield str(path), _dataset_records(str(path), spec.split, lambda: _load_local_dataset(path, spec.split))
+        return
+    is_glob = any(char in spec.path for char in "*?[")
+    matches = sorted(glob.glob(spec.path, recursive=True)) if is_glob else [spec.path]
+    if not matches or not Path(matches[0]).exists():
+        raise CrdError(f"{spec.path}: source file not found")
+    for match in matches:
+        yield match, _file_records(Path(match))
+
+
+def _file_records(path: Path) -> Iterator[tuple[str, dict | CrdError]]:
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        return _csv_records(path)
+    if name.endswith(".parquet"):
+        return _parquet_records(path)
+    if name.endswith(TEXT_SUFFIXES):
+        return _json_records(path)
+    raise CrdError(f"{path}: unknown file type; use .jsonl, .json, .parquet or .csv (.zst for compressed JSON)")
+
+
+def iter_records(path: Path) -> Iterator[tuple[str, dict]]:
+    """(location, record) of a JSON Lines, JSON array or Parquet file; the first
+    malformed record raises, naming its file and line."""
+    for location, record in _file_records(path):
+        if isinstance(record, CrdError):
+            raise record
+        yield location, record
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Every line one JSON object; a bad line names its file and line number."""
+    return [record for _, record in iter_records(path)]
+
+
+def _json_records(path: Path) -> Iterator[tuple[str, dict | CrdError]]:
+    """A .json file is a JSON array or JSON Lines; .jsonl and .ndjson stream line by line."""
+    with _open_text(path) as handle:
+        if not path.name.lower().removesuffix(".zst").endswith(".json"):
+            yield from _jsonl_records(path, handle)
+            return
+        text = handle.read()
+    if text.lstrip().startswith("["):
+        yield from _json_array_records(path, text)
+    else:
+        yield from _jsonl_records(path, io.StringIO(text))
+
+
+def _jsonl_records(path: Path, lines: Iterator[str]) -> Iterator[tuple[str, dict | CrdError]]:
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            location = f"{path}:{number}"
+            yield location, _parse_object(line, location)
+
+
+def _json_array_records(path: Path, text: str) -> Iterator[tuple[str, dict | CrdError]]:
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CrdError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    for number, record in enumerate(records, start=1):
+        location = f"{path}:element {number}"
+        yield location, record if isinstance(record, dict) else CrdError(
+            f"{location}: expected a JSON object, got {type(record).__name__}"
+        )
+
+
+def _parse_object(line: str, location: str) -> dict | CrdError:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return CrdError(f"{location}: malformed JSON ({exc.msg} at column {exc.colno})")
+    if not isinstance(row, dict):
+        return CrdError(f"{location}: expected a JSON object, got {type(row).__name__}")
+    return row
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.name.lower().endswith(".zst"):
+        import zstandard
+
+        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(path.open("rb")), encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def _csv_records(path: Path) -> Iterator[tuple[str, dict | CrdError]]:
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        for record in reader:
+            location = f"{path}:{reader.line_num}"
+            extra = record.pop(None, None)  # more cells than header columns
+            yield location, CrdError(f"{location}: {len(extra)} cells more than the header has") if extra else record
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[str, dict | CrdError]]:
+    import pyarrow.parquet as pq
+
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+        for record in batch.to_pylist():
+            number += 1
+            yield f"{path}:row {number}", record
+
+
+def _dataset_records(origin: str, split: str, load) -> Iterator[tuple[str, dict | CrdError]]:
+    for number, record in enumerate(load(), start=1):
+        yield f"{origin}[{split}]:row {number}", record
+
+
+def _load_hub(name: str, split: str):
+    import datasets
+
+    try:
+        return datasets.load_dataset(name, split=split)
+    except Exception as exc:  # datasets raises many types for a missing or offline dataset
+        raise CrdError(f"hf:{name}: could not load split {split!r}: {exc}") from None
+
+
+def _load_local_dataset(path: Path, split: str):
+    """A folder written by `save_to_disk`, or a dataset repository on disk."""
+    import datasets
+
+    try:
+        if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
+            loaded = datasets.load_from_disk(str(path))
+            return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+        return datasets.load_dataset(str(path), split=split)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        raise CrdError(f"{path}: could not load split {split!r} as a dataset: {exc}") from None
+
+
+# --- from records to the pool frame ---------------------------------------------------
+
+
+def _wanted_columns(spec: SourceConfig) -> dict[str, bool]:
+    """Column name -> whether it is required."""
+    prompt_fields = _template_fields(spec.template) if spec.template else [spec.prompt_column]
+    wanted = {field: True for field in prompt_fields}
+    for optional in (spec.category_column, spec.reference_column, spec.test_cases_column, "source"):
+        wanted.setdefault(optional, False)
+    for rule in spec.category_rules:
+        wanted.setdefault(rule.column, True)
+    return wanted
+
+
+def _template_fields(template: str) -> list[str]:
+    return [field for _, field, _, _ in string.Formatter().parse(template) if field]
+
+
+def _collect(records, columns: dict[str, bool], spec: SourceConfig, origin: str):
+    """Only the wanted columns, as text; malformed records raise or are set aside."""
+    required = [name for name, needed in columns.items() if needed]
+    values: dict[str, list] = {name: [] for name in columns}
+    skipped: list[tuple[str, str]] = []
+    seen_any = False
+    for location, record in records:
+        problem = record if isinstance(record, CrdError) else _missing(record, required, location)
+        if problem is not None:
+            # A column missing from the first well-formed record is a mapping mistake, not
+            # a bad line: skipping would silently drop the whole source.
+            mapping_mistake = not seen_any and not isinstance(record, CrdError)
+            if spec.on_error == "raise" or mapping_mistake:
+                raise problem
+            skipped.append((location, str(problem)))
+            continue
+        seen_any = True
+        for name in columns:
+            values[name].append(_text(record.get(name)))
+    if not seen_any and not skipped:
+        raise CrdError(f"{origin}: no records")
+    return pl.DataFrame(values, schema={name: pl.String for name in columns}), skipped
+
+
+def _missing(record: dict, required: list[str], location: str) -> CrdError | None:
+    for name in required:
+        if record.get(name) is None:
+            present = ", ".join(sorted(record)) or "none"
+            return CrdError(f"{location}: no column {name!r}; columns present: {present}")
+    return None
+
+
+def _map_columns(frame: pl.DataFrame, spec: SourceConfig) -> pl.DataFrame:
+    return frame.select(
+        _prompt(spec).alias("prompt"),
+        pl.lit(spec.name).fill_null(pl.col("source")).fill_null(pl.lit(_source_label(spec))).alias("source"),
+        _category(spec).alias("category"),
+        pl.col(spec.reference_column).alias("reference_answer"),
+        pl.col(spec.test_cases_column).alias("test_cases"),
+    )
+
+
+def _prompt(spec: SourceConfig) -> pl.Expr:
+    if not spec.template:
+        return pl.col(spec.prompt_column)
+    parts = []
+    for literal, field, _, _ in string.Formatter().parse(spec.template):
+        if literal:
+            parts.append(pl.lit(literal))
+        if field:
+            parts.append(pl.col(field).fill_null(""))
+    return pl.concat_str(parts)
+
+
+def _category(spec: SourceConfig) -> pl.Expr:
+    """First matching rule, else the fixed category, else the category column, else general."""
+    fallback = pl.lit(spec.category) if spec.category else pl.col(spec.category_column).fill_null("general")
+    if not spec.category_rules:
+        return fallback
+    rule, *rest = spec.category_rules
+    chain = pl.when(pl.col(rule.column).str.contains(rule.pattern)).then(pl.lit(rule.category))
+    for rule in rest:
+        chain = chain.when(pl.col(rule.column).str.contains(rule.pattern)).then(pl.lit(rule.category))
+    return chain.otherwise(fallback)
+
+
+def _source_label(spec: SourceConfig) -> str:
+    """The source name when neither the config nor the record gives one."""
+    if spec.name:
+        return spec.name
+    path = spec.path[3:] if spec.path.startswith("hf:") else spec.path
+    name = Path(path).name
+    for suffix in (".zst", ".jsonl", ".ndjson", ".json", ".parquet", ".csv"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _text(value: object) -> str | None:
+    """Text as is; numbers and structures (test cases) as JSON; null stays null."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
