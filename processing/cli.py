@@ -51,6 +51,11 @@ def parser() -> argparse.ArgumentParser:
     imports.add_argument("--out", type=Path, required=True, help="folder for the Parquet parts")
     imports.set_defaults(handler=run_import)
 
+    pool = commands.add_parser("pool", help="build the instruction pool: ingest, clean, dedup, decontaminate")
+    pool.add_argument("config", type=Path, help="TOML with [[sources]] and optional [clean], [dedup], [decontam]")
+    pool.add_argument("--out", type=Path, required=True, help="run folder for pool.parquet and pool/ (rejects, summary)")
+    pool.set_defaults(handler=run_pool)
+
     sim = commands.add_parser("sim", help="serve the local OpenAI-compatible simulator (not a model)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8731)
@@ -97,6 +102,17 @@ def run_import(args: argparse.Namespace) -> int:
         frame.write_parquet(args.out / f"part-{part:05d}.parquet")
         rows, parts = rows + len(frame), part + 1
     print(f"imported {rows} rows from {args.path} as {args.format} into {args.out} ({parts} Parquet parts)")
+    return 0
+
+
+def run_pool(args: argparse.Namespace) -> int:
+    from processing.config import PoolConfig, load_config
+    from processing.pool import build_pool, format_summary
+
+    result = build_pool(load_config(args.config, PoolConfig), args.out)
+    print(format_summary(result.summary))
+    print("seconds: " + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in result.seconds.items()))
+    print(f"pool of {result.pool.height} prompts written to {args.out / 'pool.parquet'}; rejects in {args.out / 'pool'}")
     return 0
 
 

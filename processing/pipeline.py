@@ -14,7 +14,7 @@ from processing.config import Config, ModelConfig
 from processing.generate import Job, Journal, pending, run_jobs
 from processing.progress import GenerationProgress
 from processing.schema import FULL_SCHEMA, derive, stable_id
-from processing.sources import read_pool
+from processing.pool import build_pool
 
 
 @dataclass
@@ -31,8 +31,7 @@ class Summary:
 def build(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False, simulated: bool = False,
           retry_failed: bool = False) -> Summary:
     run_dir.mkdir(parents=True, exist_ok=True)
-    pool = read_pool(config.sources)
-    pool.write_parquet(run_dir / "pool.parquet")
+    pool = build_pool(config, run_dir).pool  # ingest, clean, dedup, decontam; writes pool.parquet
     jobs = make_jobs(pool, config)
     journal = Journal(run_dir / "journal.jsonl")
     try:

@@ -1,0 +1,100 @@
+"""The pool stages in a run directory: ingest → clean → dedup → decontam.
+
+Each stage writes what it removed, so every dropped prompt can be found with its reason:
+
+    RUN/pool/ingest_rejects.jsonl   records skipped under on_error = "skip"
+    RUN/pool/clean_rejects.jsonl    rule filters (empty, too_short, …)
+    RUN/pool/dedup_rejects.jsonl    exact and near duplicates, with the surviving id
+    RUN/pool/dedup_clusters.jsonl   one line per surviving prompt that absorbed copies
+    RUN/pool/decontam_rejects.jsonl with the benchmark item each prompt matched
+    RUN/pool/summary.csv            counts per source and reason
+    RUN/pool.parquet                the pool that goes on to generation
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from processing.clean import REASONS, clean
+from processing.config import PoolConfig
+from processing.decontam import decontaminate, load_benchmarks
+from processing.dedup import dedup
+from processing.sources import read_pool_report
+
+
+SUMMARY_COLUMNS = ["ingested", "malformed", *REASONS, "exact_duplicate", "near_duplicate", "contaminated", "kept"]
+
+
+@dataclass
+class PoolResult:
+    pool: pl.DataFrame
+    summary: pl.DataFrame  # source, ingested, one column per reason, kept
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def build_pool(config: PoolConfig, run_dir: Path) -> PoolResult:
+    folder = run_dir / "pool"
+    folder.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+
+    def timed(stage: str, function, *arguments):
+        started = time.perf_counter()
+        result = function(*arguments)
+        seconds[stage] = time.perf_counter() - started
+        _write(result[1], folder / f"{stage}_rejects.jsonl")
+        return result
+
+    ingested, skipped = timed("ingest", read_pool_report, config.sources)
+    cleaned, cleaned_out = timed("clean", clean, ingested, config.clean)
+    unique, duplicates, clusters = timed("dedup", dedup, cleaned, config.dedup, config.source_priority)
+    _write(clusters, folder / "dedup_clusters.jsonl")
+    pool, contaminated = timed("decontam", _decontaminate, unique, config)
+    pool.write_parquet(run_dir / "pool.parquet")
+    removed = [frame.select("source", "reason") for frame in (skipped, cleaned_out, duplicates, contaminated)]
+    summary = _summary(ingested, pl.concat(removed), pool)
+    summary.write_csv(folder / "summary.csv")
+    return PoolResult(pool, summary, seconds)
+
+
+def _decontaminate(frame: pl.DataFrame, config: PoolConfig):
+    benchmarks = load_benchmarks(config.decontam.benchmarks)
+    if benchmarks.is_empty():
+        return frame, frame.clear().with_columns(pl.lit(None, pl.String).alias("reason"))  # nothing to check
+    return decontaminate(frame, benchmarks, config.decontam)
+
+
+def _summary(ingested: pl.DataFrame, rejects: pl.DataFrame, kept: pl.DataFrame) -> pl.DataFrame:
+    """One row per source (and a total): ingested, removed per reason, kept."""
+    counts = pl.concat(
+        [
+            ingested.group_by("source").len().with_columns(pl.lit("ingested").alias("reason")),
+            rejects.group_by("source", "reason").len(),
+            kept.group_by("source").len().with_columns(pl.lit("kept").alias("reason")),
+        ],
+        how="diagonal",
+    )
+    table = counts.pivot("reason", index="source", values="len").sort("source")
+    missing = [pl.lit(0, pl.UInt32).alias(column) for column in SUMMARY_COLUMNS if column not in table.columns]
+    table = table.with_columns(missing).select("source", *SUMMARY_COLUMNS).fill_null(0)
+    total = table.select(pl.lit("total").alias("source"), pl.exclude("source").sum())
+    return pl.concat([table, total])
+
+
+def format_summary(summary: pl.DataFrame) -> str:
+    """The summary as an aligned text table."""
+    rows = [summary.columns] + [[str(value) for value in row] for row in summary.iter_rows()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(summary.columns))]
+    return "\n".join(
+        "  ".join(value.ljust(width) if i == 0 else value.rjust(width) for i, (value, width) in enumerate(zip(row, widths)))
+        for row in rows
+    )
+
+
+def _write(frame: pl.DataFrame, path: Path) -> None:
+    temporary = path.with_suffix(".tmp")
+    frame.write_ndjson(temporary)
+    temporary.replace(path)
