@@ -45,6 +45,29 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("-q", "--quiet", action="store_true")
     build.set_defaults(handler=run_build)
 
+    generate = commands.add_parser("generate", help="answer every prompt of a file with one teacher (resumable)")
+    generate.add_argument("input", type=Path, help="JSON Lines or Parquet with a `prompt` column and optional `id`")
+    generate.add_argument("--model", required=True, help="model id sent to the API")
+    generate.add_argument("--base-url", action="append", required=True,
+                          help="e.g. http://localhost:8000/v1; repeat it to balance over several servers")
+    generate.add_argument("--api-key-env", help="name of the environment variable holding the API key")
+    generate.add_argument("--preset", help="deepseek, dashscope, vllm, sglang, siliconflow, openrouter, ollama, openai")
+    generate.add_argument("--concurrency", type=int, help="requests in flight at most (default 64)")
+    generate.add_argument("--rpm", type=float, help="requests per minute at most")
+    generate.add_argument("--tpm", type=float, help="tokens per minute at most")
+    generate.add_argument("--stream", action=argparse.BooleanOptionalAction, help="default: stream")
+    generate.add_argument("--timeout", type=float, help="seconds to wait for a reply or between streamed chunks")
+    generate.add_argument("--max-tokens", type=int, help="default 32768")
+    generate.add_argument("--temperature", type=float, help="default 0.6")
+    generate.add_argument("--samples", type=int, help="answers per prompt (default 1)")
+    generate.add_argument("--force-think-prefix", action="store_true", default=None,
+                          help="start every answer with <think>\\n (presets vllm, sglang, deepseek)")
+    generate.add_argument("--out", type=Path, required=True,
+                          help="folder for journal.jsonl, generations.parquet and failures.jsonl")
+    generate.add_argument("--retry-failed", action="store_true", help="ask again for requests recorded as failed")
+    generate.add_argument("-q", "--quiet", action="store_true")
+    generate.set_defaults(handler=run_generate)
+
     imports = commands.add_parser("import", help="convert an existing distilled dataset into the canonical schema")
     imports.add_argument("format", help="congliu, congliu-sft, mxode, am, alpaca or sharegpt")
     imports.add_argument("path", type=Path, help="JSON Lines (.jsonl, .jsonl.zst), JSON array or Parquet file")
@@ -62,6 +85,13 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--answers", type=Path, default=DEMO_POOL, help="JSON Lines with prompt and reference_answer")
     sim.add_argument("--wrong-rate", type=float, default=0.2, help="share of known answers given wrong on purpose")
     sim.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
+    sim.add_argument("--fault", action="append", default=[], metavar="KIND=RATE",
+                     help="share of attempts that fail as KIND: 429, 500, 503, hang, truncate, broken_stream, "
+                          "garbage, empty, or all (spread evenly); repeatable")
+    sim.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds sent with a 429")
+    sim.add_argument("--hang-seconds", type=float, default=3600.0, help="how long a hang lasts")
+    sim.add_argument("--api-key-env", help="accept only the key in this environment variable (default: any key)")
+    sim.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
     sim.set_defaults(handler=run_sim)
     return root
 
@@ -119,9 +149,79 @@ def run_pool(args: argparse.Namespace) -> int:
 def run_sim(args: argparse.Namespace) -> int:
     from processing.sim import SimSettings, load_answers, run_server_forever
 
-    settings = SimSettings(answers=load_answers(args.answers), wrong_rate=args.wrong_rate, latency=args.latency)
+    if args.api_key_env and not os.environ.get(args.api_key_env):
+        raise CrdError(f"--api-key-env: environment variable {args.api_key_env} is not set")
+    try:
+        settings = SimSettings(
+            answers=load_answers(args.answers), wrong_rate=args.wrong_rate, latency=args.latency,
+            retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed,
+            api_key=os.environ.get(args.api_key_env) if args.api_key_env else None,
+            **_fault_rates(args.fault),
+        )
+    except ValueError as exc:  # SimSettings names the bad setting
+        raise CrdError(str(exc)) from None
     run_server_forever(settings, args.host, args.port)
     return 0
+
+
+def _fault_rates(specs: list[str]) -> dict[str, float]:
+    """`--fault KIND=RATE` flags as SimSettings rate fields; `all` spreads one rate over every kind."""
+    from processing.sim import FAULTS
+
+    rates: dict[str, float] = {}
+    for spec in specs:
+        kind, _, rate = spec.partition("=")
+        kinds = FAULTS if kind == "all" else (kind,)
+        if not set(kinds) <= set(FAULTS):
+            raise CrdError(f"--fault {spec}: unknown kind {kind!r}; use one of {', '.join(FAULTS)} or all")
+        try:
+            share = float(rate) / len(kinds)
+        except ValueError:
+            raise CrdError(f"--fault {spec}: RATE must be a number between 0 and 1") from None
+        rates.update({f"rate_{name}": share for name in kinds})
+    return rates
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from processing.generate import FAILURES, GENERATIONS, generate_file
+
+    model = _model_from_flags(args)
+    result = generate_file(args.input, model, args.out, retry_failed=args.retry_failed, quiet=args.quiet)
+    print(f"crd generate: {result.finished} of {result.requests} requests finished, {len(result.failures)} failed")
+    print(f"  {result.stats}")
+    print(f"  rows in {result.out_dir / GENERATIONS}")
+    if result.failures:
+        for record in result.failures[:FAILURES_SHOWN]:
+            print(f"  failed: prompt {record['prompt_id']} sample {record['sample']}: {record['error']}")
+        more = len(result.failures) - FAILURES_SHOWN
+        print(f"  {'and ' + str(more) + ' more ' if more > 0 else ''}listed in {result.out_dir / FAILURES}; "
+              "rerun with --retry-failed to ask again")
+    return 1 if result.failures else 0
+
+
+FAILURES_SHOWN = 10
+FLAG_OF_FIELD = {"max_concurrency": "--concurrency", "base_url": "--base-url", "name": "--model"}
+
+
+def _model_from_flags(args: argparse.Namespace):
+    """A ModelConfig from `crd generate` flags; a bad value names its flag."""
+    from pydantic import ValidationError
+
+    from processing.config import ModelConfig
+
+    fields = {
+        "name": args.model, "base_url": args.base_url[0], "base_urls": args.base_url[1:],
+        "api_key_env": args.api_key_env, "preset": args.preset, "max_concurrency": args.concurrency,
+        "rpm": args.rpm, "tpm": args.tpm, "stream": args.stream, "timeout": args.timeout,
+        "max_tokens": args.max_tokens, "temperature": args.temperature, "samples": args.samples,
+        "force_think_prefix": args.force_think_prefix,
+    }
+    try:
+        return ModelConfig.model_validate({name: value for name, value in fields.items() if value is not None})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0])
+        raise CrdError(f"{FLAG_OF_FIELD.get(field, '--' + field.replace('_', '-'))}: {error['msg']}") from None
 
 
 def _build(config, out: Path, run_dir: Path | None, quiet: bool, simulated: bool, retry_failed: bool):

@@ -1,99 +1,127 @@
-"""The async generation engine: bounded concurrency, retries, and an append-only journal.
+"""Generation: the journal that makes runs resumable, and the `crd generate` command.
 
-Every finished request is one JSON line in the journal, flushed at once, so a crash
+Every finished request is one JSON line in the journal, flushed at once, so `kill -9`
 loses only the requests then in flight and a rerun asks nothing twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
-import random
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
-import openai
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from processing.config import ModelConfig
 from processing.errors import CrdError
-from processing.llm.client import make_client, request_arguments, uses_stream
-from processing.llm.extract import Split, StreamAccumulator, reasoning_field, split_reply
+from processing.llm.engine import Engine, Job, Key, Record
+from processing.progress import GenerationProgress
+from processing.schema import stable_id
+from processing.sources import assign_ids, read_jsonl
 
-RETRYABLE_STATUS = {408, 409, 429}
-FATAL_STATUS = {401: "check the API key", 403: "check the API key's permissions", 404: "check the model name and base_url"}
-
-
-@dataclass(frozen=True)
-class Job:
-    prompt_id: str
-    model: str
-    sample: int
-    messages: tuple[tuple[str, str], ...]  # (role, content) pairs
-
-    @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.prompt_id, self.model, self.sample)
+__all__ = ["Job", "Journal", "Record", "pending", "run_jobs"]
 
 
-@dataclass
-class Record:
-    prompt_id: str
-    model: str
-    sample: int
-    status: str  # "ok" or "failed"
-    reasoning: str = ""
-    response: str = ""
-    finish_reason: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    error: str | None = None
-    attempts: int = 0
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-
-
-class RetryableReply(Exception):
-    """A reply that arrived but must not be kept (truncated, empty, unclosed think)."""
+def _key(record: dict) -> Key:
+    return (record["prompt_id"], record["model"], record["sample"])
 
 
 class Journal:
-    """Append-only JSON Lines of Records; the last line for a key wins."""
+    """Append-only JSON Lines of Records; the last line for a key wins.
+
+    Only each key's status stays in memory: rows are read back from disk, so a run of
+    any length keeps a small resident size. The file is locked so two processes never
+    write the same run directory.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.records: dict[tuple[str, str, int], dict] = {}
-        if path.exists():
-            self._load()
+        self.status: dict[Key, str] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = path.open("a", encoding="utf-8")
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.close()
+            raise CrdError(f"{path} is in use by another crd process; wait for it or use another directory") from None
+        self._load()
 
     def _load(self) -> None:
-        with self.path.open(encoding="utf-8") as handle:
+        complete = 0
+        with self.path.open("rb") as handle:
             for line in handle:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # the tail of a line cut by a crash; its request is asked again
-                self.records[(record["prompt_id"], record["model"], record["sample"])] = record
+                if not line.endswith(b"\n"):
+                    break  # cut by a crash mid-write; its request is asked again
+                complete += len(line)
+                record = _decode(line)
+                if record is not None:
+                    self.status[_key(record)] = record["status"]
+        if complete < self.path.stat().st_size:
+            self._handle.truncate(complete)  # so the next line does not glue onto the cut one
 
-    def done(self, key: tuple[str, str, int]) -> bool:
-        record = self.records.get(key)
-        return record is not None and record["status"] == "ok"
+    def done(self, key: Key) -> bool:
+        return self.status.get(key) == "ok"
 
-    def failed(self, key: tuple[str, str, int]) -> bool:
-        record = self.records.get(key)
-        return record is not None and record["status"] == "failed"
+    def failed(self, key: Key) -> bool:
+        return self.status.get(key) == "failed"
 
     def write(self, record: Record) -> None:
-        row = asdict(record)
-        self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._handle.write(json.dumps(vars(record), ensure_ascii=False) + "\n")
         self._handle.flush()
-        self.records[(record.prompt_id, record.model, record.sample)] = row
+        self.status[(record.prompt_id, record.model, record.sample)] = record.status
+
+    @property
+    def records(self) -> dict[Key, dict]:
+        """Every key's last record, read from disk into memory: for small runs and tests."""
+        return {_key(record): record for record in self._read()}
+
+    def _read(self) -> Iterator[dict]:
+        with self.path.open("rb") as handle:
+            for line in handle:
+                record = _decode(line)
+                if record is not None:
+                    yield record
+
+    def finished(self, wanted: Collection[Key]) -> Iterator[dict]:
+        """The finished rows among `wanted` keys, streamed from disk, each key once."""
+        seen: set[Key] = set()
+        for record in self._read():
+            key = _key(record)
+            if record["status"] == "ok" and key in wanted and key not in seen:
+                seen.add(key)
+                yield record
+
+    def failures(self, wanted: Collection[Key]) -> list[dict]:
+        """The last failure of every wanted key that is still failed."""
+        last = {_key(r): r for r in self._read() if r["status"] == "failed" and self.failed(_key(r))}
+        return [record for key, record in last.items() if key in wanted]
+
+    def write_failures(self, path: Path, wanted: Collection[Key]) -> list[dict]:
+        """The failures list users read and `--retry-failed` acts on; written atomically."""
+        failures = self.failures(wanted)
+        temporary = path.with_name(path.name + ".tmp")
+        with temporary.open("w", encoding="utf-8") as handle:
+            for record in failures:
+                row = {name: record[name] for name in ("prompt_id", "model", "sample", "error", "attempts")}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        temporary.replace(path)
+        return failures
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _decode(line: bytes) -> dict | None:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
 
 
 def pending(jobs: Iterable[Job], journal: Journal, retry_failed: bool) -> list[Job]:
@@ -103,109 +131,135 @@ def pending(jobs: Iterable[Job], journal: Journal, retry_failed: bool) -> list[J
     ]
 
 
-async def run_jobs(jobs: list[Job], model: ModelConfig, journal: Journal, progress=None, base_url: str | None = None) -> None:
-    """Send `jobs` to one model with at most `max_concurrency` requests in flight."""
+async def run_jobs(jobs: list[Job], model: ModelConfig, journal: Journal, progress=None) -> None:
+    """Send `jobs` to one model; every outcome lands in `journal`; fatal problems raise CrdError."""
     if not jobs:
         return
-    client = make_client(model, base_url)
-    queue: Iterator[Job] = iter(jobs)
-    try:
-        workers = [_worker(client, model, queue, journal, progress) for _ in range(min(model.max_concurrency, len(jobs)))]
-        await asyncio.gather(*workers)
-    finally:
-        await client.close()
+    async with Engine(model) as engine:
+        await engine.run(jobs, _keeper(engine, journal, progress))
 
 
-async def _worker(client, model: ModelConfig, queue: Iterator[Job], journal: Journal, progress) -> None:
-    for job in queue:
-        record = await _attempt_with_retries(client, model, job)
+def _keeper(engine: Engine, journal: Journal, progress):
+    def keep(record: Record) -> None:
         journal.write(record)
         if progress is not None:
-            progress.update(record)
+            progress.update(record, engine.cost(record))
+    return keep
 
 
-async def _attempt_with_retries(client, model: ModelConfig, job: Job) -> Record:
-    last_error = ""
-    for attempt in range(1, model.max_retries + 2):
+# ---------------------------------------------------------------- crd generate
+
+JOURNAL = "journal.jsonl"
+GENERATIONS = "generations.parquet"
+FAILURES = "failures.jsonl"
+ROWS_PER_GROUP = 1000  # read back from the journal and written in groups: memory stays flat
+GENERATIONS_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("prompt_id", pa.string()),
+    ("sample", pa.int32()),
+    ("prompt", pa.string()),
+    ("reasoning", pa.string()),
+    ("response", pa.string()),
+    ("model", pa.string()),
+    ("finish_reason", pa.string()),
+    ("prompt_tokens", pa.int64()),
+    ("completion_tokens", pa.int64()),
+    ("reasoning_tokens", pa.int64()),
+    ("created_at", pa.string()),
+])
+
+
+@dataclass
+class GenerateResult:
+    requests: int
+    finished: int
+    failures: list[dict]
+    out_dir: Path
+    stats: str  # the progress summary: rates, tokens, cost
+
+
+def generate_file(input_path: Path, model: ModelConfig, out_dir: Path, *, retry_failed: bool = False,
+                  quiet: bool = False) -> GenerateResult:
+    """Answer every prompt of a JSON Lines or Parquet file `model.samples` times into `out_dir`."""
+    prompts = read_prompts(input_path)
+    jobs = [Job(prompt_id, model.name, sample, (("user", prompt),))
+            for prompt_id, prompt in prompts.items() for sample in range(model.samples)]
+    return asyncio.run(_generate(jobs, prompts, model, out_dir, retry_failed, quiet))
+
+
+async def _generate(jobs: list[Job], prompts: dict[str, str], model: ModelConfig, out_dir: Path,
+                    retry_failed: bool, quiet: bool) -> GenerateResult:
+    async with Engine(model) as engine:  # checks the endpoint before anything is written
+        journal = Journal(out_dir / JOURNAL)
         try:
-            record = await _request(client, model, job)
-            record.attempts = attempt
-            return record
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            if status in FATAL_STATUS:
-                raise CrdError(f"{model.base_url}: HTTP {status} for model {model.name}; {FATAL_STATUS[status]}") from None
-            if status not in RETRYABLE_STATUS and status < 500:
-                return _failed(job, f"HTTP {status}: {_short(exc.message)}", attempt)
-            last_error = f"HTTP {status}"
-            delay = _retry_after(exc) or _backoff(attempt)
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            last_error = type(exc).__name__
-            delay = _backoff(attempt)
-        except (RetryableReply, openai.APIResponseValidationError, json.JSONDecodeError) as exc:
-            last_error = str(exc) or type(exc).__name__
-            delay = _backoff(attempt)
-        if attempt <= model.max_retries:
-            await asyncio.sleep(delay)
-    return _failed(job, f"gave up after {model.max_retries + 1} attempts: {last_error}", model.max_retries + 1)
+            todo = pending(jobs, journal, retry_failed)
+            progress = GenerationProgress(len(jobs), quiet, done=len(jobs) - len(todo))
+            try:
+                await engine.run(todo, _keeper(engine, journal, progress))
+            finally:
+                progress.close()
+            wanted = {job.key for job in jobs}
+            finished = write_generations(out_dir / GENERATIONS, journal, prompts, wanted)
+            failures = journal.write_failures(out_dir / FAILURES, wanted)
+        finally:
+            journal.close()
+    return GenerateResult(len(jobs), finished, failures, out_dir, progress.summary())
 
 
-async def _request(client, model: ModelConfig, job: Job) -> Record:
-    arguments = request_arguments(model)
-    messages = [{"role": role, "content": content} for role, content in job.messages]
-    if uses_stream(model):
-        stream = await client.chat.completions.create(messages=messages, **arguments)
-        accumulator = StreamAccumulator()
-        async for chunk in stream:
-            accumulator.add(chunk)
-        split, finish_reason, usage = accumulator.split(), accumulator.finish_reason, accumulator.usage
+def read_prompts(path: Path) -> dict[str, str]:
+    """Prompt id -> prompt from a `prompt` column and an optional `id` column."""
+    if not path.exists():
+        raise CrdError(f"{path}: input file not found")
+    if path.suffix == ".parquet":
+        frame = pl.read_parquet(path)
+        columns = {name: frame[name].to_list() for name in ("id", "prompt") if name in frame.columns}
+        present = frame.columns
+    elif path.suffix in (".jsonl", ".json"):
+        rows = read_jsonl(path)
+        columns = {name: [row.get(name) for row in rows] for name in ("id", "prompt") if any(name in row for row in rows)}
+        present = sorted({name for row in rows for name in row})
     else:
-        reply = await client.chat.completions.create(messages=messages, **arguments)
-        if not reply.choices:
-            raise RetryableReply("reply without choices")
-        choice = reply.choices[0]
-        split = split_reply(choice.message.content, reasoning_field(choice.message))
-        finish_reason, usage = choice.finish_reason, reply.usage
-    _check_complete(split, finish_reason)
-    return Record(job.prompt_id, job.model, job.sample, "ok", split.reasoning, split.response, finish_reason, **_token_counts(usage))
+        raise CrdError(f"{path}: expected JSON Lines (.jsonl) or Parquet (.parquet)")
+    texts = columns.get("prompt")
+    if texts is None or not all(isinstance(text, str) and text for text in texts):
+        raise CrdError(f"{path}: every record needs a non-empty text column 'prompt'; columns present: {', '.join(present) or 'none'}")
+    return dict(zip(_prompt_ids(path, columns.get("id"), texts), texts))
 
 
-def _check_complete(split: Split, finish_reason: str | None) -> None:
-    if finish_reason == "length":
-        raise RetryableReply("truncated (finish_reason=length)")
-    if not split.complete:
-        raise RetryableReply("reasoning never closed with </think>")
-    if not split.response:
-        raise RetryableReply("empty response")
+def _prompt_ids(path: Path, given: list | None, texts: list[str]) -> list[str]:
+    """The input's own ids when it has them (they must be unique), else stable ones."""
+    if given is None:
+        frame = pl.DataFrame({"prompt": texts, "source": "crd-generate"})
+        return assign_ids(frame)["id"].to_list()
+    if any(value is None for value in given):
+        raise CrdError(f"{path}: column 'id' has empty values; fill them or drop the column")
+    ids = [str(value) for value in given]
+    if len(set(ids)) != len(ids):
+        raise CrdError(f"{path}: column 'id' has duplicates; ids must be unique to resume safely")
+    return ids
 
 
-def _token_counts(usage) -> dict:
-    if usage is None:
-        return {}
-    details = getattr(usage, "completion_tokens_details", None)
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "reasoning_tokens": getattr(details, "reasoning_tokens", None) if details else None,
-    }
+def write_generations(path: Path, journal: Journal, prompts: dict[str, str], wanted: Collection[Key]) -> int:
+    """Stream the journal's finished rows into Parquet, atomically; returns the row count."""
+    temporary = path.with_name(path.name + ".tmp")
+    rows = 0
+    with pq.ParquetWriter(temporary, GENERATIONS_SCHEMA, compression="zstd") as writer:
+        for group in _groups(journal.finished(wanted), ROWS_PER_GROUP):
+            batch = [_generation_row(record, prompts) for record in group]
+            writer.write_batch(pa.RecordBatch.from_pylist(batch, GENERATIONS_SCHEMA))
+            rows += len(batch)
+    temporary.replace(path)
+    return rows
 
 
-def _failed(job: Job, reason: str, attempts: int) -> Record:
-    return Record(job.prompt_id, job.model, job.sample, "failed", error=reason, attempts=attempts)
+def _generation_row(record: dict, prompts: dict[str, str]) -> dict:
+    row = {name: record.get(name) for name in GENERATIONS_SCHEMA.names}
+    row["id"] = stable_id(record["prompt_id"], record["model"], record["sample"])
+    row["prompt"] = prompts[record["prompt_id"]]
+    return row
 
 
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after") if exc.response is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential with full jitter, so hundreds of workers do not retry in lockstep."""
-    return random.uniform(0, min(60.0, 0.5 * 2**attempt))
-
-
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
+def _groups(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while group := list(islice(iterator, size)):
+        yield group

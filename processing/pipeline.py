@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,13 +32,14 @@ def build(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False, 
     run_dir.mkdir(parents=True, exist_ok=True)
     pool = build_pool(config, run_dir).pool  # ingest, clean, dedup, decontam; writes pool.parquet
     jobs = make_jobs(pool, config)
+    wanted = {job.key for jobs_of_model in jobs.values() for job in jobs_of_model}
     journal = Journal(run_dir / "journal.jsonl")
     try:
         asyncio.run(_generate_all(jobs, config.models, journal, retry_failed, quiet))
+        finished = list(journal.finished(wanted))
+        failures = journal.write_failures(run_dir / "failures.jsonl", wanted)
     finally:
         journal.close()
-    finished, failures = _split_journal(journal, {job.key for jobs_of_model in jobs.values() for job in jobs_of_model})
-    _write_failures(run_dir / "failures.jsonl", failures)
     rows = assemble(pool, finished, config)
     _write_outputs(rows, config, out_dir, simulated)
     return _summarise(pool, rows, len(failures), out_dir, run_dir)
@@ -80,16 +80,12 @@ def teacher_messages(prompt: str, category: str, config: Config) -> tuple[tuple[
 async def _generate_all(jobs: dict[str, list[Job]], models: list[ModelConfig], journal: Journal,
                         retry_failed: bool, quiet: bool) -> None:
     todo = {name: pending(model_jobs, journal, retry_failed) for name, model_jobs in jobs.items()}
-    progress = GenerationProgress(sum(map(len, todo.values())), quiet)
+    total = sum(map(len, jobs.values()))
+    progress = GenerationProgress(total, quiet, done=total - sum(map(len, todo.values())))
     try:
         await asyncio.gather(*(run_jobs(todo[model.name], model, journal, progress) for model in models))
     finally:
         progress.close()
-
-
-def _split_journal(journal: Journal, wanted: set) -> tuple[list[dict], list[dict]]:
-    records = [record for key, record in journal.records.items() if key in wanted]
-    return [r for r in records if r["status"] == "ok"], [r for r in records if r["status"] != "ok"]
 
 
 def assemble(pool: pl.DataFrame, finished: list[dict], config: Config) -> pl.DataFrame:
@@ -114,14 +110,6 @@ def _write_outputs(rows: pl.DataFrame, config: Config, out_dir: Path, simulated:
     for name in config.output.configs:
         shards.write_config(derive(table, name), out_dir, name, config.output.max_shard_bytes, config.output.row_group_bytes)
     card.write_card(config, rows, out_dir, simulated)
-
-
-def _write_failures(path: Path, failures: list[dict]) -> None:
-    temporary = path.with_suffix(".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for record in failures:
-            handle.write(json.dumps({k: record[k] for k in ("prompt_id", "model", "sample", "error", "attempts")}, ensure_ascii=False) + "\n")
-    temporary.replace(path)
 
 
 def _summarise(pool: pl.DataFrame, rows: pl.DataFrame, failed: int, out_dir: Path, run_dir: Path) -> Summary:

@@ -1,20 +1,54 @@
-"""A live bar for long stages: done/total, rate, failures, ETA; silent with -q."""
+"""A live bar for generation: done/total, requests/s and ETA (tqdm), tokens/s, failures, cost.
+
+Silent with -q; `summary()` gives the closing line either way.
+"""
 
 from __future__ import annotations
 
+from time import monotonic
+
 from tqdm import tqdm
+
+POSTFIX_INTERVAL = 0.5  # seconds; formatting the postfix on every reply would cost more than the bar
 
 
 class GenerationProgress:
-    def __init__(self, total: int, quiet: bool, description: str = "generate") -> None:
+    def __init__(self, total: int, quiet: bool, description: str = "generate", done: int = 0) -> None:
+        """`done` counts requests finished by earlier runs, so a resumed bar starts where it was."""
         self.failures = 0
-        self.bar = tqdm(total=total, disable=quiet, desc=description, unit="req", dynamic_ncols=True)
+        self.finished = 0
+        self.tokens = 0
+        self.cost: float | None = None
+        self._started = monotonic()
+        self._shown = 0.0
+        self.bar = tqdm(total=total, initial=done, disable=quiet, desc=description, unit="req", dynamic_ncols=True)
 
-    def update(self, record) -> None:
-        if record.status != "ok":
+    def update(self, record, cost: float | None = None) -> None:
+        if record.status == "ok":
+            self.finished += 1
+            self.tokens += record.completion_tokens or 0
+        else:
             self.failures += 1
-            self.bar.set_postfix(failed=self.failures, refresh=False)
+        if cost is not None:
+            self.cost = (self.cost or 0.0) + cost
+        now = monotonic()
+        if now - self._shown >= POSTFIX_INTERVAL:
+            self._shown = now
+            self.bar.set_postfix_str(self._postfix(now - self._started), refresh=False)
         self.bar.update(1)
+
+    def _postfix(self, elapsed: float) -> str:
+        parts = [f"{self.tokens / max(elapsed, 1e-9):,.0f} tok/s", f"failed {self.failures}"]
+        if self.cost is not None:
+            parts.append(f"cost {self.cost:,.2f}")
+        return ", ".join(parts)
+
+    def summary(self) -> str:
+        elapsed = monotonic() - self._started
+        done = self.finished + self.failures
+        line = (f"{self.finished} finished, {self.failures} failed in {elapsed:,.1f} s: "
+                f"{done / max(elapsed, 1e-9):,.1f} req/s, {self.tokens / max(elapsed, 1e-9):,.0f} tok/s")
+        return line + (f", cost {self.cost:,.2f}" if self.cost is not None else "")
 
     def close(self) -> None:
         self.bar.close()

@@ -1,13 +1,13 @@
-"""The one place that builds API clients and per-provider request arguments."""
+"""The one place that builds API clients and per-provider request bodies."""
 
 from __future__ import annotations
 
+import json
 import os
-
-import openai
 
 from processing.config import ModelConfig
 from processing.errors import CrdError
+from processing.llm.http import ChatClient
 
 # Request extras each provider needs to return its reasoning (REFERENCE.md §2).
 PRESET_EXTRA_BODY: dict[str, dict] = {
@@ -17,6 +17,18 @@ PRESET_EXTRA_BODY: dict[str, dict] = {
 }
 # DashScope's thinking models answer only when streamed.
 STREAMING_ONLY = {"dashscope"}
+
+# The recipe forces replies to begin with "<think>\n". Servers that continue a final
+# assistant message do this: vLLM and SGLang with `continue_final_message`, DeepSeek with
+# prefix completion (`"prefix": true`, on its https://api.deepseek.com/beta base URL).
+# DashScope, SiliconFlow, OpenRouter, Ollama and OpenAI offer no such continuation.
+THINK_PREFIX = "<think>\n"
+PREFIX_CONTINUATION: dict[str, tuple[dict, dict]] = {
+    # preset: (extra request fields, extra fields of the assistant prefix message)
+    "vllm": ({"continue_final_message": True, "add_generation_prompt": False}, {}),
+    "sglang": ({"continue_final_message": True}, {}),
+    "deepseek": ({}, {"prefix": True}),
+}
 
 
 def api_key(model: ModelConfig) -> str:
@@ -32,18 +44,14 @@ def api_key(model: ModelConfig) -> str:
     return key
 
 
-def make_client(model: ModelConfig, base_url: str | None = None) -> openai.AsyncOpenAI:
-    """aiohttp transport: the default httpx one caps at ~35 req/s here (REFERENCE.md §3).
+def base_urls(model: ModelConfig) -> list[str]:
+    return [model.base_url, *model.base_urls]
 
-    Retries are ours (backoff, Retry-After, journal), so the SDK's own are off.
-    """
-    return openai.AsyncOpenAI(
-        api_key=api_key(model),
-        base_url=base_url or model.base_url,
-        timeout=model.timeout,
-        max_retries=0,
-        http_client=openai.DefaultAioHttpClient(timeout=model.timeout),
-    )
+
+def make_clients(model: ModelConfig) -> list[ChatClient]:
+    """One client per server of this model; requests are balanced over them."""
+    key = api_key(model)
+    return [ChatClient(url, key, model.timeout, model.max_concurrency) for url in base_urls(model)]
 
 
 def uses_stream(model: ModelConfig) -> bool:
@@ -52,14 +60,45 @@ def uses_stream(model: ModelConfig) -> bool:
     return True if model.stream is None else model.stream
 
 
+class RequestBuilder:
+    """Serializes chat requests for one model: sampling arguments, provider extras, prefix."""
+
+    def __init__(self, model: ModelConfig) -> None:
+        self.stream = uses_stream(model)
+        self._fields = request_arguments(model)
+        self._prefix_message = _prefix_message(model)
+
+    def body(self, messages: tuple[tuple[str, str], ...]) -> bytes:
+        chat = [{"role": role, "content": content} for role, content in messages]
+        if self._prefix_message:
+            chat.append(self._prefix_message)
+        return json.dumps({**self._fields, "messages": chat}, ensure_ascii=False).encode()
+
+
 def request_arguments(model: ModelConfig) -> dict:
-    """Sampling arguments and provider extras for chat.completions.create."""
+    """Every request field except the messages."""
     arguments: dict = {"model": model.name, "max_tokens": model.max_tokens, "temperature": model.temperature}
     if model.top_p is not None:
         arguments["top_p"] = model.top_p
-    if model.preset in PRESET_EXTRA_BODY:
-        arguments["extra_body"] = PRESET_EXTRA_BODY[model.preset]
+    arguments.update(PRESET_EXTRA_BODY.get(model.preset, {}))
+    if model.force_think_prefix:
+        arguments.update(_continuation(model)[0])
     if uses_stream(model):
         arguments["stream"] = True
         arguments["stream_options"] = {"include_usage": True}
     return arguments
+
+
+def _prefix_message(model: ModelConfig) -> dict | None:
+    if not model.force_think_prefix:
+        return None
+    return {"role": "assistant", "content": THINK_PREFIX, **_continuation(model)[1]}
+
+
+def _continuation(model: ModelConfig) -> tuple[dict, dict]:
+    if model.preset not in PREFIX_CONTINUATION:
+        raise CrdError(
+            f"model {model.name}: force_think_prefix needs a server that continues an assistant prefix "
+            f"(presets {', '.join(PREFIX_CONTINUATION)}); preset {model.preset} has none, so leave it off"
+        )
+    return PREFIX_CONTINUATION[model.preset]

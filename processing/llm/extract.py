@@ -1,8 +1,12 @@
 """Splitting reasoning from response for every provider shape (REFERENCE.md §2).
 
-A reader takes `reasoning_content`, else `reasoning`, else `thinking`, else splits
-`<think>…</think>` out of the content, including replies that lack the opening tag
-because the chat template already put `<think>\\n` in the prompt.
+A reader takes `reasoning_content`, else `reasoning`, else `thinking`, else OpenRouter's
+`reasoning_details`, else splits `<think>…</think>` out of the content, including
+replies that lack the opening tag because the chat template (or a forced assistant
+prefix) already put `<think>\\n` in the prompt.
+
+Everything here works on the decoded JSON of the wire payloads (plain dicts), the same
+for streamed chunks and whole replies.
 """
 
 from __future__ import annotations
@@ -21,16 +25,50 @@ class Split:
     complete: bool  # False when inline reasoning never closed: the reply was cut off
 
 
-def reasoning_field(message: object) -> str | None:
-    """The first reasoning field a provider filled, from an SDK object or a dict."""
-    extra = message if isinstance(message, dict) else (getattr(message, "model_extra", None) or {})
+class BadReply(ValueError):
+    """A reply arrived but cannot become a row: malformed, truncated, empty or unclosed."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer as the engine keeps it, whichever shape it arrived in."""
+
+    split: Split
+    finish_reason: str | None
+    usage: dict | None
+
+    def check(self) -> Reply:
+        """The reply itself, if it may become a finished row; else BadReply says why not."""
+        if self.finish_reason == "length":
+            raise BadReply("truncated (finish_reason=length)")
+        if self.finish_reason == "error":  # OpenRouter: the upstream provider failed mid-answer
+            raise BadReply("provider error (finish_reason=error)")
+        if not self.split.complete:
+            raise BadReply("reasoning never closed with </think>")
+        if not self.split.response:
+            raise BadReply("empty response")
+        return self
+
+
+def reasoning_field(message: dict) -> str | None:
+    """The first reasoning field a provider filled in a message or a streamed delta."""
     for field in REASONING_FIELDS:
-        value = extra.get(field) if isinstance(extra, dict) else None
-        if value is None and not isinstance(message, dict):
-            value = getattr(message, field, None)
+        value = message.get(field)
         if isinstance(value, str) and value:
             return value
+    details = message.get("reasoning_details")
+    if isinstance(details, list):
+        text = "".join(_detail_text(detail) for detail in details)
+        return text or None
     return None
+
+
+def _detail_text(detail: object) -> str:
+    """OpenRouter's structured reasoning: plain text or a summary; encrypted parts are opaque."""
+    if not isinstance(detail, dict):
+        return ""
+    value = detail.get("text") if detail.get("type") == "reasoning.text" else detail.get("summary")
+    return value if isinstance(value, str) else ""
 
 
 def split_reply(content: str | None, reasoning: str | None) -> Split:
@@ -61,28 +99,54 @@ def _strip_stray_tags(content: str) -> str:
     return content
 
 
+def parse_completion(payload: object) -> Reply:
+    """A whole (non-streamed) chat completion."""
+    if not isinstance(payload, dict):
+        raise BadReply("reply is not a JSON object")
+    _raise_embedded_error(payload)
+    choices = payload.get("choices")
+    if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("message"), dict):
+        raise BadReply("reply without choices")
+    choice = choices[0]
+    message = choice["message"]
+    split = split_reply(message.get("content"), reasoning_field(message))
+    return Reply(split, choice.get("finish_reason"), payload.get("usage"))
+
+
+def _raise_embedded_error(payload: dict) -> None:
+    """Some gateways answer 200 with an error object in the body, or mid-stream."""
+    error = payload.get("error")
+    if error:
+        message = error.get("message") if isinstance(error, dict) else error
+        raise BadReply(f"error in reply body: {str(message)[:200]}")
+
+
 class StreamAccumulator:
-    """Collects streamed deltas; `split()` gives the same result as a non-streamed reply."""
+    """Collects streamed chunks; `reply()` gives what the non-streamed call would."""
 
     def __init__(self) -> None:
         self.reasoning_parts: list[str] = []
         self.content_parts: list[str] = []
         self.finish_reason: str | None = None
-        self.usage: object | None = None
+        self.usage: dict | None = None
 
     def add(self, chunk: object) -> None:
-        if getattr(chunk, "usage", None):
-            self.usage = chunk.usage
-        for choice in getattr(chunk, "choices", None) or []:
-            delta = choice.delta
-            if delta is not None:
+        if not isinstance(chunk, dict):
+            raise BadReply("stream chunk is not a JSON object")
+        _raise_embedded_error(chunk)
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta")
+            if delta:
                 piece = reasoning_field(delta)
                 if piece:
                     self.reasoning_parts.append(piece)
-                if delta.content:
-                    self.content_parts.append(delta.content)
-            if choice.finish_reason:
-                self.finish_reason = choice.finish_reason
+                if delta.get("content"):
+                    self.content_parts.append(delta["content"])
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
 
-    def split(self) -> Split:
-        return split_reply("".join(self.content_parts), "".join(self.reasoning_parts) or None)
+    def reply(self) -> Reply:
+        split = split_reply("".join(self.content_parts), "".join(self.reasoning_parts) or None)
+        return Reply(split, self.finish_reason, self.usage)

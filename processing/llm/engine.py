@@ -1,0 +1,192 @@
+"""The request engine: one model's servers, limits and retries.
+
+It turns Jobs into Records: a finished row, or a failure with its reason. Fatal
+problems (a refused key, an unknown model, a server gone for good) raise CrdError
+and cancel the requests still in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+from processing.config import ModelConfig
+from processing.errors import CrdError
+from processing.llm.client import RequestBuilder, make_clients
+from processing.llm.endpoints import Endpoints
+from processing.llm.extract import BadReply, Reply
+from processing.llm.http import ApiError, TransportError
+from processing.llm.ratelimit import AdaptiveLimit, RateLimits
+from processing.llm.retry import after_retry_after, backoff, fatal_message, retryable
+
+Key = tuple[str, str, int]  # (prompt id, model, sample index)
+
+
+@dataclass(frozen=True)
+class Job:
+    prompt_id: str
+    model: str
+    sample: int
+    messages: tuple[tuple[str, str], ...]  # (role, content) pairs
+
+    @property
+    def key(self) -> Key:
+        return (self.prompt_id, self.model, self.sample)
+
+
+@dataclass
+class Record:
+    prompt_id: str
+    model: str
+    sample: int
+    status: str  # "ok" or "failed"
+    reasoning: str = ""
+    response: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    error: str | None = None
+    attempts: int = 0
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+class Engine:
+    """One model's servers, limits and request format, shared by all its requests.
+
+    `async with Engine(model) as engine` checks the endpoints first, so a wrong URL or
+    key fails in a second, before the caller writes anything.
+    """
+
+    def __init__(self, model: ModelConfig) -> None:
+        self.model = model
+        self.requests = RequestBuilder(model)
+        self.endpoints = Endpoints(make_clients(model))
+        self.limit = AdaptiveLimit(model.max_concurrency)
+        self.rates = RateLimits(model.rpm, model.tpm, min(model.max_tokens, 2048)) if model.rpm or model.tpm else None
+
+    async def __aenter__(self) -> Engine:
+        try:
+            await self.check_endpoints()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def check_endpoints(self) -> None:
+        """Servers without GET /models (any status but 401/403) pass: the first chat request tells."""
+        for endpoint in self.endpoints.all:
+            client = endpoint.client
+            try:
+                status = await client.probe()
+            except TransportError as exc:
+                raise CrdError(f"cannot reach {client.base_url} ({exc}); check the base_url and that the server is running") from None
+            if status in (401, 403):
+                raise CrdError(fatal_message(status, "", client.base_url, self.model))
+
+    async def run(self, jobs: list[Job], keep: Callable[[Record], None]) -> None:
+        """Complete every job; `keep` receives each Record as soon as it is final."""
+        # Twice as many workers as slots: those waiting out a backoff hold no slot, and
+        # the others keep the slots busy meanwhile.
+        queue = iter(jobs)
+        workers = min(len(jobs), 2 * self.model.max_concurrency)
+        await _all_or_none([self._worker(queue, keep) for _ in range(workers)])
+
+    async def close(self) -> None:
+        await self.endpoints.close()
+
+    def cost(self, record: Record) -> float | None:
+        """Spent on one request at the configured prices; None when no price is set."""
+        if self.model.input_price is None and self.model.output_price is None:
+            return None
+        prompt = (record.prompt_tokens or 0) * (self.model.input_price or 0.0)
+        completion = (record.completion_tokens or 0) * (self.model.output_price or 0.0)
+        return (prompt + completion) / 1e6
+
+    async def _worker(self, queue: Iterator[Job], keep: Callable[[Record], None]) -> None:
+        for job in queue:
+            keep(await self._complete(job))
+
+    async def _complete(self, job: Job) -> Record:
+        """Ask until a reply may be kept or the retry budget is spent."""
+        body = self.requests.body(job.messages)
+        prompt_size = sum(len(content) for _, content in job.messages)
+        attempts = self.model.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            wait = None
+            try:
+                reply = await self._attempt(body, prompt_size)
+                return _finished(job, reply, attempt)
+            except ApiError as exc:
+                if not retryable(exc.status):
+                    return _failed(job, str(exc), attempt)
+                error, wait = exc, exc.retry_after
+            except (TransportError, BadReply) as exc:
+                error = exc
+            if attempt < attempts:
+                await asyncio.sleep(after_retry_after(wait) if wait is not None else backoff(attempt, self.model.backoff))
+        if isinstance(error, TransportError) and error.connect:
+            # Nothing reached the server: that says nothing about this prompt, so stop
+            # instead of marking every remaining prompt failed.
+            raise CrdError(f"lost {self.model.base_url} ({error}); finished requests are saved, rerun to resume")
+        return _failed(job, f"gave up after {attempts} attempts: {error}", attempts)
+
+    async def _attempt(self, body: bytes, prompt_size: int) -> Reply:
+        epoch = await self.limit.acquire()
+        try:
+            charged = await self.rates.admit(prompt_size) if self.rates else 0.0
+            with self.endpoints.use() as client:
+                try:
+                    reply = await client.complete(body, self.requests.stream)
+                except ApiError as exc:
+                    self._on_api_error(exc, epoch, client.base_url)
+                    raise
+            self.limit.succeeded()
+            if self.rates:
+                self.rates.settle(charged, reply.usage)
+            return reply.check()
+        finally:
+            self.limit.release()
+
+    def _on_api_error(self, exc: ApiError, epoch: int, url: str) -> None:
+        if exc.status == 429:
+            self.limit.throttled(epoch)
+        message = fatal_message(exc.status, exc.message, url, self.model)
+        if message:
+            raise CrdError(message + "; finished requests are saved")
+
+
+def _finished(job: Job, reply: Reply, attempts: int) -> Record:
+    usage = reply.usage or {}
+    details = usage.get("completion_tokens_details") or {}
+    return Record(
+        job.prompt_id, job.model, job.sample, "ok", reply.split.reasoning, reply.split.response, reply.finish_reason,
+        prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+        reasoning_tokens=details.get("reasoning_tokens"), attempts=attempts,
+    )
+
+
+def _failed(job: Job, reason: str, attempts: int) -> Record:
+    return Record(job.prompt_id, job.model, job.sample, "failed", error=reason, attempts=attempts)
+
+
+async def _all_or_none(coroutines: list) -> None:
+    """Run together; the first exception cancels the others and is raised.
+
+    (asyncio.TaskGroup does this from Python 3.11; the package supports 3.10.)
+    """
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()
