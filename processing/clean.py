@@ -98,10 +98,10 @@ def longest_repeat(keys: pl.Series, max_unit: int) -> np.ndarray:
     19901990 are numbers.
     """
     points = codepoints(keys.str.replace_all(r"[^\p{L}\p{M}\p{N}]", ""))
-    cps, starts_of_text, ends_of_text = points.cps, points.offsets[:-1], points.offsets[1:]
+    cps, starts_of_text, ends_of_text = points.values, points.offsets[:-1], points.offsets[1:]
     digits_before = np.zeros(len(cps) + 1, dtype=np.int32)
     np.cumsum((cps >= 48) & (cps <= 57), out=digits_before[1:])
-    longest = np.zeros(len(points.lengths), dtype=np.int64)
+    longest = np.zeros(len(points.counts), dtype=np.int64)
     for unit in range(1, max_unit + 1):
         # same[i]: character i + unit repeats character i, both inside one text.
         padded = np.zeros(len(cps) + 2, dtype=np.int8)

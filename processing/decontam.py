@@ -124,7 +124,7 @@ def _gram_matches(key: pl.Series, benchmarks: pl.DataFrame, settings: DecontamSe
     long_enough = np.flatnonzero(bench_key.str.len_chars().to_numpy() >= n)
     grams = ngram_hashes(bench_key.gather(long_enough), n)
     table = (
-        pl.DataFrame({"gram": grams.hashes, "bench_row": long_enough[grams.owners()]})
+        pl.DataFrame({"gram": grams.values, "bench_row": long_enough[grams.owners()]})
         .unique()
         .with_columns(pl.len().over("bench_row").alias("bench_grams"))
     )
@@ -133,7 +133,7 @@ def _gram_matches(key: pl.Series, benchmarks: pl.DataFrame, settings: DecontamSe
     found = []
     for first in range(0, len(key), _TEXTS_PER_BATCH):
         prompt_grams = ngram_hashes(key.slice(first, _TEXTS_PER_BATCH), n)
-        hashes = prompt_grams.hashes
+        hashes = prompt_grams.values
         maybe = np.flatnonzero(screen[hashes >> np.uint64(64 - _FILTER_BITS)])
         slot = np.minimum(np.searchsorted(known, hashes[maybe]), len(known) - 1)
         hit = maybe[known[slot] == hashes[maybe]]

@@ -112,7 +112,7 @@ def minhash(keys: pl.Series, ngram: int, permutations: int, seed: int) -> np.nda
     signatures = np.full((len(keys), permutations), _NO_GRAM, dtype=np.uint32)
     for first in range(0, len(keys), _TEXTS_PER_BATCH):
         grams = ngram_hashes(keys.slice(first, _TEXTS_PER_BATCH), ngram)
-        values = grams.hashes >> _U64(32)
+        values = grams.values >> _U64(32)
         for texts, lo, hi in _chunks(grams.offsets):
             starts = grams.offsets[texts] - lo
             scratch = np.empty(hi - lo, dtype=_U64)

@@ -79,15 +79,8 @@ def congliu_raw(record: dict) -> dict:
 
 
 def congliu_sft(record: dict) -> dict:
-    """The same dataset's SFT file: instruction (+ input) / output with <think>…</think>."""
-    _require(record, "instruction", "output")
-    split = split_inline(record["output"])
-    return {
-        "prompt": _join_input(record["instruction"], record.get("input")),
-        "reasoning": split.reasoning,
-        "response": split.response,
-        **_congliu_common(record),
-    }
+    """The same dataset's SFT file: Alpaca-shaped, output with <think>…</think>."""
+    return {**alpaca(record), **_congliu_common(record)}
 
 
 def mxode(record: dict) -> dict:

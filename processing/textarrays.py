@@ -20,22 +20,13 @@ _POLY = _U64(0x100000001B3)
 
 
 @dataclass(frozen=True)
-class CodePoints:
-    """Code points of several texts laid end to end: text i is cps[offsets[i]:offsets[i+1]]."""
+class Ragged:
+    """Per-text runs laid end to end: text i owns values[offsets[i]:offsets[i+1]].
 
-    cps: np.ndarray  # uint32
-    offsets: np.ndarray  # int64, one more than the number of texts
+    Used for code points (uint32) and for n-gram hashes (uint64).
+    """
 
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-
-@dataclass(frozen=True)
-class NGrams:
-    """Hashed n-grams of several texts: those of text i are hashes[offsets[i]:offsets[i+1]]."""
-
-    hashes: np.ndarray  # uint64
+    values: np.ndarray
     offsets: np.ndarray  # int64, one more than the number of texts
 
     @property
@@ -43,18 +34,18 @@ class NGrams:
         return np.diff(self.offsets)
 
     def owners(self) -> np.ndarray:
-        """The index of the text each hash came from."""
+        """The index of the text each value belongs to."""
         return np.repeat(np.arange(len(self.counts)), self.counts)
 
 
-def codepoints(texts: pl.Series | list[str]) -> CodePoints:
+def codepoints(texts: pl.Series | list[str]) -> Ragged:
     """Decode texts (nulls read as empty) into one code point array."""
     strings = pl.Series(texts, dtype=pl.String).fill_null("")
     lengths = strings.str.len_chars().to_numpy().astype(np.int64)
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     joined = "".join(strings.to_list()).encode("utf-32-le")
-    return CodePoints(np.frombuffer(joined, dtype=np.uint32), offsets)
+    return Ragged(np.frombuffer(joined, dtype=np.uint32), offsets)
 
 
 def mix64(values: np.ndarray) -> np.ndarray:
@@ -67,7 +58,7 @@ def mix64(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def ngram_hashes(texts: pl.Series | list[str], n: int) -> NGrams:
+def ngram_hashes(texts: pl.Series | list[str], n: int) -> Ragged:
     """64-bit hashes of every character n-gram of each text, in order.
 
     A non-empty text shorter than n yields one hash of the whole text, so short records
@@ -75,13 +66,13 @@ def ngram_hashes(texts: pl.Series | list[str], n: int) -> NGrams:
     An empty text yields none.
     """
     points = codepoints(texts)
-    lengths = points.lengths
+    lengths = points.counts
     counts = np.where(lengths >= n, lengths - n + 1, np.minimum(lengths, 1))
     # Each text is followed by n - 1 zeros, so no n-gram spans two texts and a short text's
     # single n-gram is the text followed by zeros (code point 0 never occurs in a key).
     padded_starts = points.offsets[:-1] + np.arange(len(lengths)) * (n - 1)
-    padded = np.zeros(len(points.cps) + len(lengths) * (n - 1) + n, dtype=np.uint64)
-    padded[_ranges(padded_starts, lengths)] = points.cps
+    padded = np.zeros(len(points.values) + len(lengths) * (n - 1) + n, dtype=np.uint64)
+    padded[_ranges(padded_starts, lengths)] = points.values
     width = len(padded) - n + 1
     rolling = np.zeros(width, dtype=np.uint64)
     for k in range(n):
@@ -89,7 +80,7 @@ def ngram_hashes(texts: pl.Series | list[str], n: int) -> NGrams:
         rolling += padded[k : k + width]
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    return NGrams(mix64(rolling[_ranges(padded_starts, counts)]), offsets)
+    return Ragged(mix64(rolling[_ranges(padded_starts, counts)]), offsets)
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
