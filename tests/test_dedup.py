@@ -20,7 +20,8 @@ def pool(prompts: list[str], sources: list[str] | None = None) -> pl.DataFrame:
             "id": [f"p{i}" for i in range(len(prompts))],
             "prompt": prompts,
             "source": sources or ["s"] * len(prompts),
-        }
+        },
+        schema={"id": pl.String, "prompt": pl.String, "source": pl.String},
     )
 
 
@@ -90,3 +91,9 @@ def test_renumbered_real_problems_all_survive():
     frame = pool(problems.to_list() + renumbered.to_list())
     kept, rejects, _ = dedup(frame, DedupSettings())
     assert not rejects["id"].is_in([f"p{i}" for i in range(1000, 2000)]).any()
+
+
+def test_empty_and_single_row_pools():
+    for frame in (pool([]), pool(["你好"])):
+        kept, rejects, clusters = dedup(frame, DedupSettings())
+        assert kept.equals(frame) and rejects.is_empty() and clusters.is_empty()
