@@ -175,6 +175,7 @@ class GenerateResult:
     finished: int
     failures: list[dict]
     out_dir: Path
+    seconds: float  # spent generating (reading the input and writing the outputs excluded)
     stats: str  # the progress summary: rates, tokens, cost
 
 
@@ -203,7 +204,7 @@ async def _generate(jobs: list[Job], prompts: dict[str, str], model: ModelConfig
             failures = journal.write_failures(out_dir / FAILURES, wanted)
         finally:
             journal.close()
-    return GenerateResult(len(jobs), finished, failures, out_dir, progress.summary())
+    return GenerateResult(len(jobs), finished, failures, out_dir, progress.elapsed, progress.summary())
 
 
 def read_prompts(path: Path) -> dict[str, str]:

@@ -20,6 +20,7 @@ class GenerationProgress:
         self.tokens = 0
         self.cost: float | None = None
         self._started = monotonic()
+        self._stopped: float | None = None
         self._shown = 0.0
         self.bar = tqdm(total=total, initial=done, disable=quiet, desc=description, unit="req", dynamic_ncols=True)
 
@@ -43,12 +44,18 @@ class GenerationProgress:
             parts.append(f"cost {self.cost:,.2f}")
         return ", ".join(parts)
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds from the start to `close()` (or to now while running)."""
+        return (self._stopped or monotonic()) - self._started
+
     def summary(self) -> str:
-        elapsed = monotonic() - self._started
+        elapsed = self.elapsed
         done = self.finished + self.failures
         line = (f"{self.finished} finished, {self.failures} failed in {elapsed:,.1f} s: "
                 f"{done / max(elapsed, 1e-9):,.1f} req/s, {self.tokens / max(elapsed, 1e-9):,.0f} tok/s")
         return line + (f", cost {self.cost:,.2f}" if self.cost is not None else "")
 
     def close(self) -> None:
+        self._stopped = self._stopped or monotonic()
         self.bar.close()
