@@ -128,7 +128,10 @@ async def _read_stream(response: aiohttp.ClientResponse) -> Reply:
         if cut >= 0:
             finished = _feed(pending[:cut], accumulator) or finished
             pending = pending[cut + 1:]
-    finished = _feed(pending, accumulator) or finished
+    try:
+        finished = _feed(pending, accumulator) or finished  # servers may omit the last newline
+    except json.JSONDecodeError:
+        raise TransportError("stream ended inside a chunk") from None
     if not finished and accumulator.finish_reason is None:
         raise TransportError("stream ended before its last chunk")
     return accumulator.reply()
