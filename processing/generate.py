@@ -43,14 +43,21 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.status: dict[Key, str] = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = path.open("a", encoding="utf-8")
+        self._handle = None
+        if path.exists():
+            self._open()
+            self._load()
+
+    def _open(self) -> None:
+        """Opened (and the folder made) only when needed: a run that fails at once leaves nothing."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a", encoding="utf-8")
         try:
-            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._handle.close()
-            raise CrdError(f"{path} is in use by another crd process; wait for it or use another directory") from None
-        self._load()
+            handle.close()
+            raise CrdError(f"{self.path} is in use by another crd process; wait for it or use another directory") from None
+        self._handle = handle
 
     def _load(self) -> None:
         complete = 0
@@ -72,6 +79,8 @@ class Journal:
         return self.status.get(key) == "failed"
 
     def write(self, record: Record) -> None:
+        if self._handle is None:
+            self._open()
         self._handle.write(json.dumps(vars(record), ensure_ascii=False) + "\n")
         self._handle.flush()
         self.status[(record.prompt_id, record.model, record.sample)] = record.status
@@ -82,6 +91,8 @@ class Journal:
         return {_key(record): record for record in self._read()}
 
     def _read(self) -> Iterator[dict]:
+        if not self.path.exists():
+            return
         with self.path.open("rb") as handle:
             for line in handle:
                 record = _decode(line)
@@ -105,6 +116,7 @@ class Journal:
     def write_failures(self, path: Path, wanted: Collection[Key]) -> list[dict]:
         """The failures list users read and `--retry-failed` acts on; written atomically."""
         failures = self.failures(wanted)
+        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
         with temporary.open("w", encoding="utf-8") as handle:
             for record in failures:
@@ -114,7 +126,9 @@ class Journal:
         return failures
 
     def close(self) -> None:
-        self._handle.close()
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 def _decode(line: bytes) -> dict | None:
@@ -190,20 +204,19 @@ def generate_file(input_path: Path, model: ModelConfig, out_dir: Path, *, retry_
 
 async def _generate(jobs: list[Job], prompts: dict[str, str], model: ModelConfig, out_dir: Path,
                     retry_failed: bool, quiet: bool) -> GenerateResult:
-    async with Engine(model) as engine:  # checks the endpoint before anything is written
-        journal = Journal(out_dir / JOURNAL)
+    journal = Journal(out_dir / JOURNAL)
+    try:
+        todo = pending(jobs, journal, retry_failed)
+        progress = GenerationProgress(len(jobs), quiet, done=len(jobs) - len(todo))
         try:
-            todo = pending(jobs, journal, retry_failed)
-            progress = GenerationProgress(len(jobs), quiet, done=len(jobs) - len(todo))
-            try:
-                await engine.run(todo, _keeper(engine, journal, progress))
-            finally:
-                progress.close()
-            wanted = {job.key for job in jobs}
-            finished = write_generations(out_dir / GENERATIONS, journal, prompts, wanted)
-            failures = journal.write_failures(out_dir / FAILURES, wanted)
+            await run_jobs(todo, model, journal, progress)
         finally:
-            journal.close()
+            progress.close()
+        wanted = {job.key for job in jobs}
+        finished = write_generations(out_dir / GENERATIONS, journal, prompts, wanted)
+        failures = journal.write_failures(out_dir / FAILURES, wanted)
+    finally:
+        journal.close()
     return GenerateResult(len(jobs), finished, failures, out_dir, progress.elapsed, progress.summary())
 
 
@@ -242,6 +255,7 @@ def _prompt_ids(path: Path, given: list | None, texts: list[str]) -> list[str]:
 
 def write_generations(path: Path, journal: Journal, prompts: dict[str, str], wanted: Collection[Key]) -> int:
     """Stream the journal's finished rows into Parquet, atomically; returns the row count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     rows = 0
     with pq.ParquetWriter(temporary, GENERATIONS_SCHEMA, compression="zstd") as writer:
