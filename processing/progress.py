@@ -10,6 +10,7 @@ from time import monotonic
 from tqdm import tqdm
 
 POSTFIX_INTERVAL = 0.5  # seconds; formatting the postfix on every reply would cost more than the bar
+BAR_DELAY = 1.0  # seconds before the bar appears: a run that fails at once shows only its error
 
 
 class GenerationProgress:
@@ -22,7 +23,8 @@ class GenerationProgress:
         self._started = monotonic()
         self._stopped: float | None = None
         self._shown = 0.0
-        self.bar = tqdm(total=total, initial=done, disable=quiet, desc=description, unit="req", dynamic_ncols=True)
+        self.bar = tqdm(total=total, initial=done, disable=quiet, desc=description, unit="req", dynamic_ncols=True,
+                        delay=BAR_DELAY)
 
     def update(self, record, cost: float | None = None) -> None:
         if record.status == "ok":
@@ -58,4 +60,5 @@ class GenerationProgress:
 
     def close(self) -> None:
         self._stopped = self._stopped or monotonic()
+        self.bar.set_postfix_str(self._postfix(self.elapsed), refresh=False)  # the final counts, not the last shown
         self.bar.close()

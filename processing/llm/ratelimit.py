@@ -87,10 +87,10 @@ class TokenBucket:
     async def take(self, amount: float) -> None:
         """Wait until `amount` fits; an amount above capacity waits for a full bucket and overdraws."""
         async with self._lock:
-            need = min(amount, self.capacity)
             self._refill()
-            while self.level < need:
-                await asyncio.sleep((need - self.level) / self.rate)
+            deficit = min(amount, self.capacity) - self.level
+            if deficit > 0:  # the lock keeps other takers out while this one waits
+                await asyncio.sleep(deficit / self.rate)
                 self._refill()
             self.level -= amount
 
