@@ -43,18 +43,24 @@ async def _serve_fixture(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _fetch(name: str, trickle: bool):
+async def _ask(handler, body: bytes, stream: bool):
+    """One chat request from the engine's transport to `handler` on a local server."""
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", _serve_fixture)
+    app.router.add_post("/v1/chat/completions", handler)
     server = TestServer(app)
     await server.start_server()
     client = ChatClient(str(server.make_url("/v1")), "sk-test", timeout=10, connections=4)
     try:
-        body = json.dumps({"model": name, "stream": name.endswith(".sse"), "trickle": trickle}).encode()
-        return await client.complete(body, stream=name.endswith(".sse"))
+        return await client.complete(body, stream)
     finally:
         await client.close()
         await server.close()
+
+
+def _fetch(name: str, trickle: bool):
+    stream = name.endswith(".sse")
+    body = json.dumps({"model": name, "stream": stream, "trickle": trickle}).encode()
+    return asyncio.run(_ask(_serve_fixture, body, stream))
 
 
 @pytest.mark.parametrize("trickle", [False, True], ids=["whole", "trickled"])
@@ -63,9 +69,9 @@ def test_wire_payload(name, trickle):
     expected = EXPECTED[name]
     if "rejected" in expected:
         with pytest.raises(BadReply, match=re.escape(expected["rejected"])):
-            asyncio.run(_fetch(name, trickle)).check()
+            _fetch(name, trickle).check()
         return
-    reply = asyncio.run(_fetch(name, trickle)).check()
+    reply = _fetch(name, trickle).check()
     assert reply.split.reasoning == expected["reasoning"]
     assert reply.split.response == expected["response"]
     assert reply.finish_reason == "stop"
@@ -94,20 +100,8 @@ def test_stream_cut_before_its_end_is_a_transport_error(cut, reason):
         await response.write_eof()
         return response
 
-    async def main():
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", cut_short)
-        server = TestServer(app)
-        await server.start_server()
-        client = ChatClient(str(server.make_url("/v1")), "k", timeout=10, connections=1)
-        try:
-            await client.complete(b"{}", stream=True)
-        finally:
-            await client.close()
-            await server.close()
-
     with pytest.raises(TransportError, match=reason):
-        asyncio.run(main())
+        asyncio.run(_ask(cut_short, b"{}", stream=True))
 
 
 @pytest.mark.parametrize(

@@ -181,6 +181,8 @@ async def _all_or_none(coroutines: list) -> None:
     (asyncio.TaskGroup does this from Python 3.11; the package supports 3.10.)
     """
     tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    if not tasks:
+        return
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
