@@ -14,6 +14,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Collection, Iterable, Iterator
 
+import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -51,7 +52,7 @@ class Journal:
     def _open(self) -> None:
         """Opened (and the folder made) only when needed: a run that fails at once leaves nothing."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a", encoding="utf-8")
+        handle = self.path.open("ab")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -81,7 +82,7 @@ class Journal:
     def write(self, record: Record) -> None:
         if self._handle is None:
             self._open()
-        self._handle.write(json.dumps(vars(record), ensure_ascii=False) + "\n")
+        self._handle.write(orjson.dumps(vars(record)) + b"\n")  # UTF-8, like the rest of the files
         self._handle.flush()
         self.status[(record.prompt_id, record.model, record.sample)] = record.status
 
@@ -133,8 +134,8 @@ class Journal:
 
 def _decode(line: bytes) -> dict | None:
     try:
-        return json.loads(line)
-    except ValueError:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
         return None
 
 

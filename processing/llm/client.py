@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
+
+import orjson
 
 from processing.config import ModelConfig
 from processing.errors import CrdError
@@ -72,7 +73,7 @@ class RequestBuilder:
         chat = [{"role": role, "content": content} for role, content in messages]
         if self._prefix_message:
             chat.append(self._prefix_message)
-        return json.dumps({**self._fields, "messages": chat}, ensure_ascii=False).encode()
+        return orjson.dumps({**self._fields, "messages": chat})
 
 
 def request_arguments(model: ModelConfig) -> dict:
