@@ -182,6 +182,10 @@ def _fault_rates(specs: list[str]) -> dict[str, float]:
     return rates
 
 
+FAILURES_SHOWN = 10
+FLAG_OF_FIELD = {"max_concurrency": "--concurrency", "base_url": "--base-url", "name": "--model"}
+
+
 def run_generate(args: argparse.Namespace) -> int:
     from processing.generate import FAILURES, GENERATIONS, generate_file
 
@@ -197,10 +201,6 @@ def run_generate(args: argparse.Namespace) -> int:
         print(f"  {'and ' + str(more) + ' more ' if more > 0 else ''}listed in {result.out_dir / FAILURES}; "
               "rerun with --retry-failed to ask again")
     return 1 if result.failures else 0
-
-
-FAILURES_SHOWN = 10
-FLAG_OF_FIELD = {"max_concurrency": "--concurrency", "base_url": "--base-url", "name": "--model"}
 
 
 def _model_from_flags(args: argparse.Namespace):
