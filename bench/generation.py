@@ -9,6 +9,9 @@ exactly L seconds, so no client can beat the ceiling C / L requests per second. 
 which reports its generation time and its peak resident memory; the table puts the
 measured rate next to the ceiling of the same run. Both processes share this machine's
 cores: the load average is printed so a busy machine shows.
+
+To see where the engine's time goes (py-spy comes with the `bench` extra):
+    py-spy record --subprocesses -o profile.svg -- python bench/generation.py --modes stream
 """
 
 from __future__ import annotations
