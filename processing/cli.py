@@ -236,6 +236,8 @@ def _print_summary(summary) -> None:
     print("rows per source: " + ", ".join(f"{source} {n}" for source, n in summary.per_source.items()))
     print("scores: " + ", ".join(f"{score} × {n}" for score, n in summary.scores.items()))
     if summary.failed:
+        for reason, count in list(summary.failure_reasons.items())[:5]:
+            print(f"  {count} × {reason}")
         print(f"failures listed in {summary.run_dir / 'failures.jsonl'}; rerun with --retry-failed to ask again")
     print(f"dataset written to {summary.out_dir}; try:")
     print(f'  python -c "from datasets import load_dataset; print(load_dataset(\'{summary.out_dir}\', \'sft\', split=\'train\')[0])"')

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +12,11 @@ from processing.clean import CleanSettings
 from processing.decontam import DecontamSettings
 from processing.dedup import DedupSettings
 from processing.errors import CrdError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 has no tomllib; tomli is the same parser
+    import tomli as tomllib
 
 Preset = Literal["openai", "deepseek", "dashscope", "vllm", "sglang", "siliconflow", "openrouter", "ollama"]
 Category = Literal["math", "exam", "stem", "general", "code"]

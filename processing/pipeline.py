@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +21,15 @@ from processing.pool import build_pool
 class Summary:
     prompts: int
     rows: int
-    failed: int
     per_source: dict[str, int]
     scores: dict[str, int]
+    failure_reasons: dict[str, int]  # why requests failed, most common first
     out_dir: Path
     run_dir: Path
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failure_reasons.values())
 
 
 def build(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False, simulated: bool = False,
@@ -42,7 +47,7 @@ def build(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False, 
         journal.close()
     rows = assemble(pool, finished, config)
     _write_outputs(rows, config, out_dir, simulated)
-    return _summarise(pool, rows, len(failures), out_dir, run_dir)
+    return _summarise(pool, rows, failures, out_dir, run_dir)
 
 
 def make_jobs(pool: pl.DataFrame, config: Config) -> dict[str, list[Job]]:
@@ -112,7 +117,8 @@ def _write_outputs(rows: pl.DataFrame, config: Config, out_dir: Path, simulated:
     card.write_card(config, rows, out_dir, simulated)
 
 
-def _summarise(pool: pl.DataFrame, rows: pl.DataFrame, failed: int, out_dir: Path, run_dir: Path) -> Summary:
+def _summarise(pool: pl.DataFrame, rows: pl.DataFrame, failures: list[dict], out_dir: Path, run_dir: Path) -> Summary:
     per_source = dict(rows.group_by("source").len().sort("source").iter_rows())
     scores = {("unscored" if s is None else f"{s:g}"): n for s, n in rows.group_by("score").len().sort("score").iter_rows()}
-    return Summary(pool.height, rows.height, failed, per_source, scores, out_dir, run_dir)
+    reasons = dict(Counter(failure["error"] for failure in failures).most_common())
+    return Summary(pool.height, rows.height, per_source, scores, reasons, out_dir, run_dir)

@@ -29,7 +29,8 @@ def _length_figure(rows: pl.DataFrame):
     axis.set_xlabel("reasoning length (characters)")
     axis.set_ylabel("rows")
     axis.set_title("Reasoning length by teacher model")
-    axis.legend(fontsize="small")
+    if rows.height:  # an empty legend only draws a warning
+        axis.legend(fontsize="small")
     return figure
 
 
@@ -50,7 +51,8 @@ def _score_figure(rows: pl.DataFrame):
         bottom = [b + v for b, v in zip(bottom, values)]
     axis.set_xlabel("rows")
     axis.set_title("Verification scores by source")
-    axis.legend(fontsize="small")
+    if rows.height:  # an empty legend only draws a warning
+        axis.legend(fontsize="small")
     return figure
 
 
