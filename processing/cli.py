@@ -129,7 +129,10 @@ def run_import(args: argparse.Namespace) -> int:
         stale.unlink()
     rows = parts = 0
     for part, frame in enumerate(iter_import(args.format, args.path)):
-        frame.write_parquet(args.out / f"part-{part:05d}.parquet")
+        final = args.out / f"part-{part:05d}.parquet"
+        temporary = final.with_name(f".{final.name}.tmp")  # a crash never leaves a half part a reader would glob
+        frame.write_parquet(temporary)
+        temporary.replace(final)
         rows, parts = rows + len(frame), part + 1
     print(f"imported {rows} rows from {args.path} as {args.format} into {args.out} ({parts} Parquet parts)")
     return 0
