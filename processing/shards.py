@@ -52,7 +52,3 @@ def _swap_in(staging: Path, final: Path) -> None:
     staging.rename(final)
     shutil.rmtree(retired, ignore_errors=True)
 
-
-def read_config(out_dir: Path, config: str) -> pa.Table:
-    files = sorted((out_dir / "data" / config).glob("train-*.parquet"))
-    return pa.concat_tables(pq.read_table(path) for path in files)
