@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import string
 from importlib.metadata import version
 from pathlib import Path
@@ -13,6 +12,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from processing.config import Config
+from processing.files import atomic_path
 from processing.plots import write_plots
 from processing.schema import SCHEMAS
 
@@ -90,9 +90,8 @@ def write_card(config: Config, rows: pl.DataFrame, out_dir: Path, simulated: boo
     )
     text = "---\n" + yaml.safe_dump(header(config, out_dir, rows.height), allow_unicode=True, sort_keys=False) + "---\n\n" + body
     path = out_dir / "README.md"
-    temporary = path.with_name(".README.md.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
     return path
 
 

@@ -121,6 +121,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from processing.files import atomic_path
     from processing.importers import iter_import
 
     _require_file(args.path, "give the path of a downloaded dataset file")
@@ -129,10 +130,8 @@ def run_import(args: argparse.Namespace) -> int:
         stale.unlink()
     rows = parts = 0
     for part, frame in enumerate(iter_import(args.format, args.path)):
-        final = args.out / f"part-{part:05d}.parquet"
-        temporary = final.with_name(f".{final.name}.tmp")  # a crash never leaves a half part a reader would glob
-        frame.write_parquet(temporary)
-        temporary.replace(final)
+        with atomic_path(args.out / f"part-{part:05d}.parquet") as temporary:
+            frame.write_parquet(temporary)
         rows, parts = rows + len(frame), part + 1
     print(f"imported {rows} rows from {args.path} as {args.format} into {args.out} ({parts} Parquet parts)")
     return 0

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from processing.config import ModelConfig
 from processing.errors import CrdError
+from processing.files import atomic_path
 from processing.llm.engine import Engine, Job, Key, Record
 from processing.progress import GenerationProgress
 from processing.schema import stable_id
@@ -117,13 +118,10 @@ class Journal:
     def write_failures(self, path: Path, wanted: Collection[Key]) -> list[dict]:
         """The failures list users read and `--retry-failed` acts on; written atomically."""
         failures = self.failures(wanted)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
+        with atomic_path(path) as temporary, temporary.open("w", encoding="utf-8") as handle:
             for record in failures:
                 row = {name: record[name] for name in ("prompt_id", "model", "sample", "error", "attempts")}
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        temporary.replace(path)
         return failures
 
     def close(self) -> None:
@@ -256,15 +254,12 @@ def _prompt_ids(path: Path, given: list | None, texts: list[str]) -> list[str]:
 
 def write_generations(path: Path, journal: Journal, prompts: dict[str, str], wanted: Collection[Key]) -> int:
     """Stream the journal's finished rows into Parquet, atomically; returns the row count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
     rows = 0
-    with pq.ParquetWriter(temporary, GENERATIONS_SCHEMA, compression="zstd") as writer:
+    with atomic_path(path) as temporary, pq.ParquetWriter(temporary, GENERATIONS_SCHEMA, compression="zstd") as writer:
         for group in _groups(journal.finished(wanted), ROWS_PER_GROUP):
             batch = [_generation_row(record, prompts) for record in group]
             writer.write_batch(pa.RecordBatch.from_pylist(batch, GENERATIONS_SCHEMA))
             rows += len(batch)
-    temporary.replace(path)
     return rows
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display on build machines
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
+
+from processing.files import atomic_path  # noqa: E402
 
 
 def write_plots(rows: pl.DataFrame, out_dir: Path) -> list[str]:
@@ -57,9 +58,8 @@ def _score_figure(rows: pl.DataFrame):
 
 
 def _save(figure, path: Path, out_dir: Path) -> str:
-    temporary = path.with_name(f".{path.stem}.tmp.png")
     figure.tight_layout()
-    figure.savefig(temporary, dpi=100)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100, format="png")
     plt.close(figure)
-    os.replace(temporary, path)
     return str(path.relative_to(out_dir))

@@ -23,6 +23,7 @@ from processing.clean import REASONS, clean
 from processing.config import PoolConfig
 from processing.decontam import decontaminate, load_benchmarks
 from processing.dedup import dedup
+from processing.files import atomic_path
 from processing.sources import read_pool_report
 
 
@@ -53,10 +54,12 @@ def build_pool(config: PoolConfig, run_dir: Path) -> PoolResult:
     unique, duplicates, clusters = timed("dedup", dedup, cleaned, config.dedup, config.source_priority)
     _write(clusters, folder / "dedup_clusters.jsonl")
     pool, contaminated = timed("decontam", _decontaminate, unique, config)
-    pool.write_parquet(run_dir / "pool.parquet")
+    with atomic_path(run_dir / "pool.parquet") as temporary:
+        pool.write_parquet(temporary)
     removed = [frame.select("source", "reason") for frame in (skipped, cleaned_out, duplicates, contaminated)]
     summary = _summary(ingested, pl.concat(removed), pool)
-    summary.write_csv(folder / "summary.csv")
+    with atomic_path(folder / "summary.csv") as temporary:
+        summary.write_csv(temporary)
     return PoolResult(pool, summary, seconds)
 
 
@@ -95,6 +98,5 @@ def format_summary(summary: pl.DataFrame) -> str:
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:
-    temporary = path.with_suffix(".tmp")
-    frame.write_ndjson(temporary)
-    temporary.replace(path)
+    with atomic_path(path) as temporary:
+        frame.write_ndjson(temporary)
