@@ -91,8 +91,8 @@ def run_mode(args: argparse.Namespace, mode: str, prompts: Path, base_url: str, 
 
 def run_child(args: argparse.Namespace) -> None:
     """One mode through `crd generate`'s code path; prints one JSON line."""
-    from processing.config import ModelConfig
-    from processing.generate import generate_file
+    from processing.llm.settings import ModelConfig
+    from processing.llm.generate import generate_file
 
     mode, base_url, out = args.child
     model = ModelConfig(name=MODEL, base_url=base_url, max_concurrency=args.concurrency,

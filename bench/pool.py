@@ -4,7 +4,7 @@
 
 The pool is built from ../shared/data by controlled variation (bench/pool_data.py) with
 a known set of planted near-duplicates and contaminated prompts, written as JSON Lines to
-a temporary directory and read back through processing.sources. Printed: wall time per
+a temporary directory and read back through processing.pool.sources. Printed: wall time per
 stage, peak RSS, MinHash docs/s on one core for ours and datasketch on the same
 500-character Chinese texts (goal: ≥ 5×), and recall/precision of the plants.
 Targets (issue #4): under 5 minutes, peak memory under 8 GB.
@@ -25,11 +25,11 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pool_data  # noqa: E402
-from processing.clean import CleanSettings, clean, comparison_key  # noqa: E402
-from processing.config import SourceConfig  # noqa: E402
-from processing.decontam import BenchmarkFile, DecontamSettings, decontaminate, load_benchmarks  # noqa: E402
-from processing.dedup import DedupSettings, dedup, minhash  # noqa: E402
-from processing.sources import read_pool  # noqa: E402
+from processing.pool.clean import CleanSettings, clean, comparison_key  # noqa: E402
+from processing.pool.settings import SourceConfig  # noqa: E402
+from processing.pool.decontam import BenchmarkFile, DecontamSettings, decontaminate, load_benchmarks  # noqa: E402
+from processing.pool.dedup import DedupSettings, dedup, minhash  # noqa: E402
+from processing.pool.sources import read_pool  # noqa: E402
 
 MATH_SHARE = 0.45  # of the distinct prompts: renumbered Ape210K problems; the rest paired texts
 NEAR_SHARE = 0.01  # planted near-duplicate copies, as a share of all rows

@@ -27,8 +27,8 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pool_data  # noqa: E402
-from processing.decontam import BenchmarkFile, DecontamSettings, decontaminate, load_benchmarks  # noqa: E402
-from processing.dedup import DedupSettings, dedup  # noqa: E402
+from processing.pool.decontam import BenchmarkFile, DecontamSettings, decontaminate, load_benchmarks  # noqa: E402
+from processing.pool.dedup import DedupSettings, dedup  # noqa: E402
 
 
 def sweep_decontam() -> None:

@@ -122,7 +122,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     from processing.files import atomic_path
-    from processing.importers import iter_import
+    from processing.pool.importers import iter_import
 
     _require_file(args.path, "give the path of a downloaded dataset file")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -138,8 +138,9 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_pool(args: argparse.Namespace) -> int:
-    from processing.config import PoolConfig, load_config
-    from processing.pool import build_pool, format_summary
+    from processing.config import load_config
+    from processing.pool.settings import PoolConfig
+    from processing.pool.run import build_pool, format_summary
 
     result = build_pool(load_config(args.config, PoolConfig), args.out)
     print(format_summary(result.summary))
@@ -189,7 +190,7 @@ FLAG_OF_FIELD = {"max_concurrency": "--concurrency", "base_url": "--base-url", "
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from processing.generate import FAILURES, GENERATIONS, generate_file
+    from processing.llm.generate import FAILURES, GENERATIONS, generate_file
 
     model = _model_from_flags(args)
     result = generate_file(args.input, model, args.out, retry_failed=args.retry_failed, quiet=args.quiet)
@@ -209,7 +210,7 @@ def _model_from_flags(args: argparse.Namespace):
     """A ModelConfig from `crd generate` flags; a bad value names its flag."""
     from pydantic import ValidationError
 
-    from processing.config import ModelConfig
+    from processing.llm.settings import ModelConfig
 
     fields = {
         "name": args.model, "base_url": args.base_url[0], "base_urls": args.base_url[1:],

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import polars as pl
 
-from processing import card, shards, verify
-from processing.config import Config, ModelConfig
-from processing.generate import Job, Journal, pending, run_jobs
+from processing import verify
+from processing.publish import card, shards
+from processing.config import Config
+from processing.llm.settings import ModelConfig
+from processing.llm.journal import Job, Journal, pending, run_jobs
 from processing.progress import GenerationProgress
 from processing.schema import FULL_SCHEMA, derive, stable_id
-from processing.pool import build_pool
+from processing.pool.run import build_pool
 
 
 @dataclass

@@ -16,7 +16,9 @@ from huggingface_hub import DatasetCard
 from processing.schema import NANOID_ALPHABET, SCHEMAS, sft_output
 from processing.sim import SHAPES, expected_answer, load_answers
 
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO
+
+REPO = REPO
 DEMO_POOL = REPO / "examples" / "demo" / "prompts.jsonl"
 DOCUMENTED_COLUMNS = {
     "default": ["id", "prompt", "reasoning", "response", "score", "source"],

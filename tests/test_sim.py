@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from processing.sim import (
+
     SHAPES,
     SimSettings,
     Simulator,
@@ -24,8 +25,10 @@ from processing.sim import (
     prompt_key,
 )
 
+from helpers import REPO, SHARED_DATA
+
 SUFFIX = "\n请一步步推理，并把最终答案放到 \\boxed{}。"
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED_DATA = SHARED_DATA
 
 # Known answers of every kind the simulator distinguishes.
 ANSWERS = {
@@ -472,7 +475,7 @@ def test_run_server_forever_prints_banner_and_serves():
         [sys.executable, "-c", code],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
     ) as proc:  # closes the pipe and waits on exit
         try:
             banner = proc.stdout.readline()

@@ -6,7 +6,7 @@ import os
 
 import orjson
 
-from processing.config import ModelConfig
+from processing.llm.settings import ModelConfig
 from processing.errors import CrdError
 from processing.llm.http import ChatClient
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Coroutine, Iterable, Iterator
 
-from processing.config import ModelConfig
+from processing.llm.settings import ModelConfig
 from processing.errors import CrdError
 from processing.llm.client import RequestBuilder, make_clients
 from processing.llm.endpoints import Endpoints

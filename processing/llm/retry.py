@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from processing.config import ModelConfig
+from processing.llm.settings import ModelConfig
 
 RETRY_STATUS = {408, 409, 429}
 MAX_BACKOFF = 60.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from processing.config import VerifyConfig
+from processing.verify.settings import VerifyConfig
 from processing.verify.choice import is_choice_answer, verify_choice
 from processing.verify.math import verify_math
 

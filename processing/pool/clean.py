@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from processing.textarrays import codepoints
+from processing.pool.textarrays import codepoints
 
 # Punctuation that is part of a number stays in the key: without it 3/5 and 35, 50% and
 # 50, -3 and 3 would compare equal. NFKC has already folded ／％－ into these.

@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 
 from processing.cli import main
-from processing.config import ModelConfig
-from processing.generate import FAILURES, GENERATIONS, JOURNAL, generate_file
+from processing.llm.settings import ModelConfig
+from processing.llm.generate import FAILURES, GENERATIONS, JOURNAL, generate_file
 from processing.sim import FAULTS, SimSettings, Simulator
 
 PROMPTS = 1000

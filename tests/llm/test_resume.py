@@ -18,7 +18,8 @@ import polars as pl
 import pytest
 
 from processing.errors import CrdError
-from processing.generate import GENERATIONS, JOURNAL, Journal, Record
+from processing.llm.generate import GENERATIONS, JOURNAL
+from processing.llm.journal import Journal, Record
 from processing.sim import SimSettings, Simulator
 
 PROMPTS = 400

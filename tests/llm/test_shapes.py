@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from processing.config import ModelConfig
-from processing.generate import Job, Journal, run_jobs
+from processing.llm.settings import ModelConfig
+from processing.llm.journal import Job, Journal, run_jobs
 from processing.sim import SHAPES, SimSettings, Simulator
 
 PROMPTS = ["小明有3个苹果，又买了5个，一共有几个？", "请写一首关于秋天的短诗。", "解释一下光合作用。"]

@@ -20,10 +20,10 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from processing.clean import comparison_key
+from processing.pool.clean import comparison_key
 from processing.errors import CrdError
-from processing.sources import read_jsonl
-from processing.textarrays import ngram_hashes
+from processing.pool.sources import read_jsonl
+from processing.pool.textarrays import ngram_hashes
 
 _TEXTS_PER_BATCH = 20_000
 _FILTER_BITS = 24  # a 16 MiB table over the top hash bits screens n-grams before the exact lookup

@@ -7,9 +7,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from processing.clean import CleanSettings, clean, comparison_key, longest_repeat, tidy
+from processing.pool.clean import CleanSettings, clean, comparison_key, longest_repeat, tidy
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "instructions"
+from helpers import SHARED_DATA
+
+DATA = SHARED_DATA / "instructions"
 
 
 def pool(*prompts: str, category: str = "general") -> pl.DataFrame:

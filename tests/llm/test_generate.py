@@ -13,9 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from processing.cli import main
-from processing.config import ModelConfig
+from processing.llm.settings import ModelConfig
 from processing.errors import CrdError
-from processing.generate import FAILURES, GENERATIONS, JOURNAL, Job, Record, generate_file, read_prompts
+from processing.llm.generate import FAILURES, GENERATIONS, JOURNAL, generate_file, read_prompts
+from processing.llm.journal import Job, Record
 from processing.llm import engine as engine_module
 from processing.llm import ratelimit
 from processing.llm.client import RequestBuilder

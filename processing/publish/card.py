@@ -13,10 +13,10 @@ import yaml
 
 from processing.config import Config
 from processing.files import atomic_path
-from processing.plots import write_plots
+from processing.publish.plots import write_plots
 from processing.schema import SCHEMAS
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "dataset_card" / "template.md"
+TEMPLATE = Path(__file__).resolve().parents[2] / "dataset_card" / "template.md"
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
 SIMULATOR_NOTICE = (

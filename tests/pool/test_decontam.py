@@ -8,10 +8,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from processing.decontam import BenchmarkFile, DecontamSettings, decontaminate, load_benchmarks
+from processing.pool.decontam import BenchmarkFile, DecontamSettings, decontaminate, load_benchmarks
 from processing.errors import CrdError
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from helpers import SHARED_DATA
+
+DATA = SHARED_DATA
 QUESTION = "小勇拍皮球，第一次拍了77下，第二次比第一次少了9下，第二次拍了多少下？"
 
 

@@ -19,7 +19,9 @@ from aiohttp.test_utils import TestServer
 from processing.llm.extract import BadReply, split_inline
 from processing.llm.http import ApiError, ChatClient, TransportError, _error_message, _retry_after
 
-WIRE = Path(__file__).parent / "fixtures" / "wire"
+from helpers import FIXTURES
+
+WIRE = FIXTURES / "wire"
 EXPECTED = json.loads((WIRE / "expected.json").read_text(encoding="utf-8"))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from processing.config import VerifyConfig
+from processing.verify.settings import VerifyConfig
 from processing.verify import score
 from processing.verify.choice import extract_choice
 from processing.verify.math import verify_math

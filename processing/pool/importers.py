@@ -19,7 +19,7 @@ import polars as pl
 from processing.errors import CrdError
 from processing.llm.extract import split_inline
 from processing.schema import stable_id
-from processing.sources import iter_records
+from processing.pool.sources import iter_records
 
 IMPORT_SCHEMA = {
     "id": pl.String,

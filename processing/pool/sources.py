@@ -18,15 +18,15 @@ import json
 import string
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal
 
 import polars as pl
+from pydantic import Field
 
 from processing.errors import CrdError
 from processing.schema import stable_id
+from processing.settings import Category, Strict
 
-if TYPE_CHECKING:  # config imports the stage settings, which import this module
-    from processing.config import SourceConfig
 
 POOL_SCHEMA = {
     "id": pl.String,
@@ -38,6 +38,26 @@ POOL_SCHEMA = {
 }
 SKIPPED_SCHEMA = {"source": pl.String, "location": pl.String, "reason": pl.String, "detail": pl.String}
 TEXT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.zst", ".ndjson.zst", ".json.zst")
+
+
+class CategoryRule(Strict):
+    column: str = Field("source", description="column whose text the pattern is searched in")
+    pattern: str = Field(description="regular expression")
+    category: Category
+
+
+class SourceConfig(Strict):
+    path: str = Field(description="file, glob, `hf:NAME` (Hugging Face Hub) or a folder saved by `datasets`")
+    name: str | None = Field(None, description="source label; default: the `source` column, else the file stem")
+    prompt_column: str = "prompt"
+    category: Category | None = Field(None, description="one category for every row of this source")
+    category_column: str = "category"
+    reference_column: str = "reference_answer"
+    template: str | None = Field(None, description='prompt from several columns, e.g. "{instruction}\\n{input}"')
+    category_rules: list[CategoryRule] = Field([], description="the first rule whose pattern matches decides")
+    test_cases_column: str = "test_cases"
+    split: str = Field("train", description="split of a Hugging Face dataset")
+    on_error: Literal["raise", "skip"] = Field("raise", description="malformed records fail, or are skipped and counted")
 
 
 def read_pool(specs: list[SourceConfig]) -> pl.DataFrame:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import polars as pl
 
-from processing.clean import REASONS, clean
-from processing.config import PoolConfig
-from processing.decontam import decontaminate, load_benchmarks
-from processing.dedup import dedup
+from processing.pool.clean import REASONS, clean
+from processing.pool.settings import PoolConfig
+from processing.pool.decontam import decontaminate, load_benchmarks
+from processing.pool.dedup import dedup
 from processing.files import atomic_path
-from processing.sources import read_pool_report
+from processing.pool.sources import read_pool_report
 
 
 SUMMARY_COLUMNS = ["ingested", "malformed", *REASONS, "exact_duplicate", "near_duplicate", "contaminated", "kept"]

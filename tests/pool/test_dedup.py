@@ -8,9 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from processing.dedup import DedupSettings, components, dedup, minhash
+from processing.pool.dedup import DedupSettings, components, dedup, minhash
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "instructions"
+from helpers import SHARED_DATA
+
+DATA = SHARED_DATA / "instructions"
 LONG = "一个长方形花坛长12米，宽8米，在花坛四周铺一条宽2米的小路，小路的面积是多少平方米？请写出详细的计算过程。"
 
 

@@ -25,8 +25,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from processing.clean import comparison_key
-from processing.textarrays import mix64, ngram_hashes
+from processing.pool.clean import comparison_key
+from processing.pool.textarrays import mix64, ngram_hashes
 
 _U64 = np.uint64
 _NO_GRAM = np.iinfo(np.uint32).max  # signature of a text with no n-gram at all

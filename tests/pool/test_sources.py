@@ -9,15 +9,17 @@ import polars as pl
 import pytest
 import zstandard
 
-from processing.config import CategoryRule, SourceConfig
+from processing.pool.settings import CategoryRule, SourceConfig
 from processing.errors import CrdError
-from processing.sources import POOL_SCHEMA, read_pool, read_pool_report, read_source
+from processing.pool.sources import POOL_SCHEMA, read_pool, read_pool_report, read_source
+
+from helpers import SHARED_DATA
 
 ALPACA = [
     {"instruction": "给出保持健康的三个建议。", "input": "", "output": "…"},
     {"instruction": "把下面的句子翻译成英文。", "input": "我爱北京。", "output": "…"},
 ]
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "instructions"
+DATA = SHARED_DATA / "instructions"
 
 
 def write_jsonl(path: Path, rows: list[dict], extra_lines: str = "") -> Path:

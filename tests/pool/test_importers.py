@@ -11,9 +11,11 @@ import zstandard
 
 from processing.cli import main
 from processing.errors import CrdError
-from processing.importers import IMPORT_SCHEMA, import_dataset, iter_import
+from processing.pool.importers import IMPORT_SCHEMA, import_dataset, iter_import
 
-FIXTURES = Path(__file__).parent / "fixtures" / "imports"
+from helpers import FIXTURES
+
+FIXTURES = FIXTURES / "imports"
 
 
 def test_congliu_raw_keeps_scores_tokens_and_category():

@@ -1,0 +1,41 @@
+"""Settings of a model (teacher, scorer or judge) and of the prompts teachers see."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from processing.settings import Category, Strict
+
+Preset = Literal["openai", "deepseek", "dashscope", "vllm", "sglang", "siliconflow", "openrouter", "ollama"]
+MATH_SUFFIX = "请一步步推理，并把最终答案放到 \\boxed{}。"
+
+
+class ModelConfig(Strict):
+    name: str = Field(description="model id sent to the API")
+    base_url: str
+    base_urls: list[str] = Field([], description="more servers of the same model; requests are balanced over all")
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the key")
+    preset: Preset = "openai"
+    stream: bool | None = Field(None, description="default: what the preset requires")
+    weight: float = Field(1.0, gt=0, description="share of prompts routed to this model")
+    max_concurrency: int = Field(64, ge=1, description="requests in flight at most; lowered on 429, then regained")
+    rpm: float | None = Field(None, gt=0, description="requests per minute at most")
+    tpm: float | None = Field(None, gt=0, description="tokens (prompt + completion) per minute at most")
+    max_tokens: int = Field(32768, ge=1)
+    temperature: float = 0.6
+    top_p: float | None = None
+    force_think_prefix: bool = Field(False, description="start the answer with <think>\\n (vllm, sglang, deepseek)")
+    timeout: float = Field(600.0, gt=0, description="seconds to wait for a reply, or between two streamed chunks")
+    samples: int = Field(1, ge=1, description="answers per prompt")
+    max_retries: int = Field(5, ge=0)
+    backoff: float = Field(1.0, ge=0, description="seconds before the first retry; doubles per retry, with jitter")
+    input_price: float | None = Field(None, ge=0, description="price per million prompt tokens, for the cost shown")
+    output_price: float | None = Field(None, ge=0, description="price per million completion tokens")
+
+
+class GenerationConfig(Strict):
+    system_prompt: str | None = None
+    math_suffix: str = MATH_SUFFIX
+    suffix_categories: list[Category] = ["math"]

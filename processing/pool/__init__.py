@@ -1,0 +1,1 @@
+"""Instruction pools in: sources, importers, clean, dedup, decontam."""

@@ -1,0 +1,1 @@
+"""The dataset out: shards, card, plots."""
