@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,3 +23,17 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def replace_folder(staging: Path, final: Path) -> None:
+    """Swap a fully written folder in for `final`: readers see the old folder or the new one, never a mix.
+
+    Two renames, so for a moment `final` is absent rather than half old and half new;
+    the retired copy is removed only once the new one is in place.
+    """
+    retired = final.with_name(f".{final.name}.retired")
+    shutil.rmtree(retired, ignore_errors=True)
+    if final.exists():
+        final.rename(retired)
+    staging.rename(final)
+    shutil.rmtree(retired, ignore_errors=True)

@@ -67,7 +67,7 @@ class RequestBuilder:
     def __init__(self, model: ModelConfig) -> None:
         self.stream = uses_stream(model)
         self._fields = request_arguments(model)
-        self._prefix_message = _prefix_message(model)
+        self._prefix_message = prefix_message(model)
 
     def body(self, messages: tuple[tuple[str, str], ...]) -> bytes:
         chat = [{"role": role, "content": content} for role, content in messages]
@@ -90,7 +90,7 @@ def request_arguments(model: ModelConfig) -> dict:
     return arguments
 
 
-def _prefix_message(model: ModelConfig) -> dict | None:
+def prefix_message(model: ModelConfig) -> dict | None:
     if not model.force_think_prefix:
         return None
     return {"role": "assistant", "content": THINK_PREFIX, **_continuation(model)[1]}

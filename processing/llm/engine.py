@@ -22,6 +22,7 @@ from processing.llm.ratelimit import AdaptiveLimit, RateLimits
 from processing.llm.retry import after_retry_after, backoff, fatal_message, retryable
 
 Key = tuple[str, str, int]  # (prompt id, model, sample index)
+Entry = tuple[str, str, int, str]  # a key and the request fingerprint (journal.py)
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,15 @@ class Job:
     model: str
     sample: int
     messages: tuple[tuple[str, str], ...]  # (role, content) pairs
+    fingerprint: str = ""  # of everything that shapes the answer: journal.make_job
 
     @property
     def key(self) -> Key:
         return (self.prompt_id, self.model, self.sample)
+
+    @property
+    def entry(self) -> Entry:
+        return (self.prompt_id, self.model, self.sample, self.fingerprint)
 
 
 @dataclass
@@ -51,6 +57,7 @@ class Record:
     error: str | None = None
     attempts: int = 0
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    fingerprint: str = ""  # the request's (journal.make_job); an answer counts only for its own
 
 
 class Engine:
@@ -167,12 +174,13 @@ def _finished(job: Job, reply: Reply, attempts: int) -> Record:
     return Record(
         job.prompt_id, job.model, job.sample, "ok", reply.split.reasoning, reply.split.response, reply.finish_reason,
         prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-        reasoning_tokens=details.get("reasoning_tokens"), attempts=attempts,
+        reasoning_tokens=details.get("reasoning_tokens"), attempts=attempts, fingerprint=job.fingerprint,
     )
 
 
 def _failed(job: Job, reason: str, attempts: int) -> Record:
-    return Record(job.prompt_id, job.model, job.sample, "failed", error=reason, attempts=attempts)
+    return Record(job.prompt_id, job.model, job.sample, "failed", error=reason, attempts=attempts,
+                  fingerprint=job.fingerprint)
 
 
 async def _all_or_none(coroutines: Iterable[Coroutine]) -> None:

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 
 from processing.errors import CrdError
 from processing.files import atomic_path
-from processing.llm.engine import Job, Key
-from processing.llm.journal import Journal, pending, run_jobs
+from processing.llm.engine import Entry, Job
+from processing.llm.journal import Journal, make_job, pending, report_other_recipes, run_jobs
 from processing.llm.settings import ModelConfig
 from processing.pool.sources import assign_ids, read_jsonl
 from processing.progress import GenerationProgress
@@ -55,7 +55,7 @@ def generate_file(input_path: Path, model: ModelConfig, out_dir: Path, *, retry_
                   quiet: bool = False) -> GenerateResult:
     """Answer every prompt of a JSON Lines or Parquet file `model.samples` times into `out_dir`."""
     prompts = read_prompts(input_path)
-    jobs = [Job(prompt_id, model.name, sample, (("user", prompt),))
+    jobs = [make_job(prompt_id, model, sample, (("user", prompt),))
             for prompt_id, prompt in prompts.items() for sample in range(model.samples)]
     return asyncio.run(_generate(jobs, prompts, model, out_dir, retry_failed, quiet))
 
@@ -64,13 +64,14 @@ async def _generate(jobs: list[Job], prompts: dict[str, str], model: ModelConfig
                     retry_failed: bool, quiet: bool) -> GenerateResult:
     journal = Journal(out_dir / JOURNAL)
     try:
+        report_other_recipes(journal.other_recipes(jobs))
         todo = pending(jobs, journal, retry_failed)
         progress = GenerationProgress(len(jobs), quiet, done=len(jobs) - len(todo))
         try:
             await run_jobs(todo, model, journal, progress)
         finally:
             progress.close()
-        wanted = {job.key for job in jobs}
+        wanted = {job.entry for job in jobs}
         finished = write_generations(out_dir / GENERATIONS, journal, prompts, wanted)
         failures = journal.write_failures(out_dir / FAILURES, wanted)
     finally:
@@ -111,7 +112,7 @@ def _prompt_ids(path: Path, given: list | None, texts: list[str]) -> list[str]:
     return ids
 
 
-def write_generations(path: Path, journal: Journal, prompts: dict[str, str], wanted: Collection[Key]) -> int:
+def write_generations(path: Path, journal: Journal, prompts: dict[str, str], wanted: Collection[Entry]) -> int:
     """Stream the journal's finished rows into Parquet, atomically; returns the row count."""
     rows = 0
     with atomic_path(path) as temporary, pq.ParquetWriter(temporary, GENERATIONS_SCHEMA, compression="zstd") as writer:

@@ -9,6 +9,10 @@ from pydantic import Field
 from processing.settings import Category, Strict
 
 Preset = Literal["openai", "deepseek", "dashscope", "vllm", "sglang", "siliconflow", "openrouter", "ollama"]
+# Settings that change how requests travel, never what a teacher answers: they may change
+# mid-run without re-asking anything (journal.recipe_fingerprint leaves them out).
+TRANSPORT_FIELDS = frozenset({"base_url", "base_urls", "api_key_env", "stream", "max_concurrency", "rpm", "tpm",
+                              "timeout", "max_retries", "backoff", "input_price", "output_price"})
 MATH_SUFFIX = "请一步步推理，并把最终答案放到 \\boxed{}。"
 
 

@@ -72,8 +72,20 @@ def _uncompressed_bytes(path: Path) -> int:
     return sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
 
 
-def write_card(config: Config, rows: pl.DataFrame, out_dir: Path, simulated: bool, repo_id: str | None = None) -> Path:
-    """Write README.md atomically; `rows` is the full-config frame that was sharded."""
+CARD_FILES = ["README.md", "images"]
+LENGTH_COLUMNS = ("prompt", "reasoning", "response")
+
+
+def card_stats(scored: Path) -> pl.DataFrame:
+    """The columns the card and its plots count, streamed from the scored rows (lengths, not texts)."""
+    lengths = [pl.col(name).str.len_chars().alias(f"{name}_chars") for name in LENGTH_COLUMNS]
+    return pl.scan_parquet(scored).select("source", "model", "score", "category", *lengths).collect(engine="streaming")
+
+
+def write_card(config: Config, scored: Path, out_dir: Path, simulated: bool, stages=(),
+               repo_id: str | None = None) -> list[str]:
+    """Write README.md and its figures atomically from the scored rows; returns what was written."""
+    rows = card_stats(scored)
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         title=config.output.pretty_name or config.name,
         notice=SIMULATOR_NOTICE if simulated else "",
@@ -92,7 +104,7 @@ def write_card(config: Config, rows: pl.DataFrame, out_dir: Path, simulated: boo
     path = out_dir / "README.md"
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
-    return path
+    return CARD_FILES
 
 
 def _summary(rows: pl.DataFrame) -> str:
@@ -113,8 +125,8 @@ def _count_table(rows: pl.DataFrame, column: str, title: str) -> str:
 
 def _length_table(rows: pl.DataFrame) -> str:
     lines = ["| field | median characters | mean characters | max characters |", "|---|---|---|---|"]
-    for column in ("prompt", "reasoning", "response"):
-        lengths = rows[column].str.len_chars()
+    for column in LENGTH_COLUMNS:
+        lengths = rows[f"{column}_chars"]
         lines.append(f"| {column} | {int(lengths.median() or 0):,} | {int(lengths.mean() or 0):,} | {int(lengths.max() or 0):,} |")
     return f"Rows: {rows.height:,}.\n\n" + "\n".join(lines)
 

@@ -26,7 +26,7 @@ def write_plots(rows: pl.DataFrame, out_dir: Path) -> list[str]:
 def _length_figure(rows: pl.DataFrame):
     figure, axis = plt.subplots(figsize=(7, 3.5))
     for (model,), group in rows.group_by("model", maintain_order=True):
-        axis.hist(group["reasoning"].str.len_chars().to_numpy(), bins=30, alpha=0.6, label=model)
+        axis.hist(group["reasoning_chars"].to_numpy(), bins=30, alpha=0.6, label=model)
     axis.set_xlabel("reasoning length (characters)")
     axis.set_ylabel("rows")
     axis.set_title("Reasoning length by teacher model")

@@ -12,11 +12,12 @@ RIGHT, WRONG = 10.0, 0.0
 
 
 def score(frame: pl.DataFrame, settings: VerifyConfig) -> pl.DataFrame:
-    """Add `score` and `verify_method` to rows with `response` and `reference_answer`."""
+    """Add `score`, `verify_method` and `verify_note` to rows with `response` and `reference_answer`."""
     references = frame["reference_answer"].to_list()
     responses = frame["response"].to_list()
     methods = [_method(reference) for reference in references]
     scores: list[float | None] = [None] * frame.height
+    notes: list[str | None] = [None] * frame.height
 
     for i, method in enumerate(methods):
         if method == "choice":
@@ -26,12 +27,12 @@ def score(frame: pl.DataFrame, settings: VerifyConfig) -> pl.DataFrame:
     verdicts = verify_math([(references[i], responses[i]) for i in math_rows], settings.timeout, settings.workers)
     for i, verdict in zip(math_rows, verdicts):
         scores[i] = RIGHT if verdict.correct else WRONG
-        if verdict.note:
-            methods[i] = f"math:{verdict.note}"
+        notes[i] = verdict.note
 
     return frame.with_columns(
         pl.Series("score", scores, pl.Float64),
         pl.Series("verify_method", methods, pl.String),
+        pl.Series("verify_note", notes, pl.String),
     )
 
 
