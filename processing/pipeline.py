@@ -232,7 +232,7 @@ class Build:
 
     def _write_card(self) -> tuple[dict, None]:
         written = card.write_card(self.config, self.run_dir / SCORED, self.staging, self.simulated,
-                                  self.stages.results)
+                                  self.stages.results, repo_id=self.out_dir.name)
         return {name: int(name in written) for name in card.CARD_FILES}, None
 
     def _summary(self, generation: dict) -> Summary:

@@ -1,4 +1,7 @@
-"""The dataset card: YAML header the Hub reads, and a body with statistics and recipe."""
+"""The dataset card: YAML header the Hub reads, and a body with statistics and recipe.
+
+`config` is the composed build config (processing.config.Config); it is passed in, not
+imported, so this stage never reaches up to the module that composes every stage."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import polars as pl
 import pyarrow.parquet as pq
 import yaml
 
-from processing.config import Config
 from processing.files import atomic_path
 from processing.publish.plots import write_plots
 from processing.schema import SCHEMAS
@@ -32,7 +34,7 @@ def size_category(rows: int) -> str:
     return "n>1T"
 
 
-def header(config: Config, out_dir: Path, rows: int) -> dict:
+def header(config, out_dir: Path, rows: int) -> dict:
     return {
         "license": config.output.license,
         "language": ["zh"],
@@ -82,7 +84,7 @@ def card_stats(scored: Path) -> pl.DataFrame:
     return pl.scan_parquet(scored).select("source", "model", "score", "category", *lengths).collect(engine="streaming")
 
 
-def write_card(config: Config, scored: Path, out_dir: Path, simulated: bool, stages=(),
+def write_card(config, scored: Path, out_dir: Path, simulated: bool, stages=(),
                repo_id: str | None = None) -> list[str]:
     """Write README.md and its figures atomically from the scored rows; returns what was written."""
     rows = card_stats(scored)
@@ -131,7 +133,7 @@ def _length_table(rows: pl.DataFrame) -> str:
     return f"Rows: {rows.height:,}.\n\n" + "\n".join(lines)
 
 
-def _recipe(config: Config) -> str:
+def _recipe(config) -> str:
     lines = [f"- Teachers: {', '.join(f'`{m.name}` (weight {m.weight:g})' for m in config.models)}."]
     first = config.models[0]
     lines.append(f"- Sampling: temperature {first.temperature:g}, max_tokens {first.max_tokens}, {first.samples} sample(s) per prompt.")

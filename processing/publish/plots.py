@@ -40,6 +40,7 @@ def _score_figure(rows: pl.DataFrame):
         rows.with_columns(pl.col("score").cast(pl.String).fill_null("not scored").alias("label"))
         .group_by("source", "label")
         .len()
+        .sort("label", "source")  # pivot columns in first-seen order: sorted, so every build draws the same
         .pivot(on="label", index="source", values="len")
         .fill_null(0)
         .sort("source")
