@@ -157,8 +157,8 @@ class Build:
     def _verify(self) -> tuple[dict, None]:
         scores: Counter = Counter()
         rows = 0
-        with atomic_path(self.run_dir / SCORED) as temporary, pq.ParquetWriter(temporary, FULL_SCHEMA,
-                                                                              compression="zstd") as writer:
+        with atomic_path(self.run_dir / SCORED) as temporary, \
+                pq.ParquetWriter(temporary, FULL_SCHEMA, **shards.parquet_options(FULL_SCHEMA)) as writer:
             for batch in self._finished_batches():
                 scored = verify.score(batch, self.config.verify).select(FULL_SCHEMA.names)
                 writer.write_table(scored.to_arrow().cast(FULL_SCHEMA))

@@ -48,6 +48,9 @@ class Record:
     model: str
     sample: int
     status: str  # "ok" or "failed"
+    # The request's (journal.make_job); an answer counts only for its own. Declared before
+    # the long texts so a journal line's head alone tells key, status and fingerprint.
+    fingerprint: str = field(default="", kw_only=True)
     reasoning: str = ""
     response: str = ""
     finish_reason: str | None = None
@@ -57,7 +60,6 @@ class Record:
     error: str | None = None
     attempts: int = 0
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    fingerprint: str = ""  # the request's (journal.make_job); an answer counts only for its own
 
 
 class Engine:

@@ -97,7 +97,7 @@ class Journal:
             for line in handle:
                 if not line.endswith(b"\n"):
                     break  # cut by a crash mid-write; its request is asked again
-                record = _decode(line)
+                record = _decode_head(line)
                 if record is not None:
                     self._note(_entry(record), record["status"], complete)
                 complete += len(line)
@@ -179,6 +179,18 @@ class Journal:
             if handle is not None:
                 handle.close()
         self._handle = self._reader = None
+
+
+_TEXTS_START = b',"reasoning":'
+
+
+def _decode_head(line: bytes) -> dict | None:
+    """Key, status and fingerprint of a journal line without decoding its long texts.
+
+    Records are written with those fields first (engine.Record), and decoding only the
+    head is what keeps loading a journal of long reasoning fast."""
+    end = line.find(_TEXTS_START)
+    return _decode(line[:end] + b"}") if end > 0 else _decode(line)
 
 
 def _decode(line: bytes) -> dict | None:
