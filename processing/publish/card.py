@@ -11,6 +11,8 @@ from pathlib import Path
 
 import datasets
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
@@ -76,12 +78,18 @@ def _uncompressed_bytes(path: Path) -> int:
 
 CARD_FILES = ["README.md", "images"]
 LENGTH_COLUMNS = ("prompt", "reasoning", "response")
+STATS_SCHEMA = {"source": pl.String, "model": pl.String, "score": pl.Float64, "category": pl.String,
+                **{f"{name}_chars": pl.Int32 for name in LENGTH_COLUMNS}}
 
 
 def card_stats(scored: Path) -> pl.DataFrame:
-    """The columns the card and its plots count, streamed from the scored rows (lengths, not texts)."""
-    lengths = [pl.col(name).str.len_chars().alias(f"{name}_chars") for name in LENGTH_COLUMNS]
-    return pl.scan_parquet(scored).select("source", "model", "score", "category", *lengths).collect(engine="streaming")
+    """The columns the card and its plots count: lengths instead of texts, read a row group at a time."""
+    parts = []
+    for batch in pq.ParquetFile(scored).iter_batches(columns=["source", "model", "score", "category", *LENGTH_COLUMNS]):
+        lengths = {f"{name}_chars": pc.utf8_length(batch[name]) for name in LENGTH_COLUMNS}
+        parts.append(pl.from_arrow(pa.table({name: batch[name] for name in ("source", "model", "score", "category")}
+                                            | lengths)))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=STATS_SCHEMA)
 
 
 def write_card(config, scored: Path, out_dir: Path, simulated: bool, stages=(),
