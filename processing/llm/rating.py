@@ -22,7 +22,7 @@ Reading order, most explicit first:
 
 `ask_ratings` sends rating requests through the engine and journal, so they are
 concurrent, rate-limited and resumable like generation, and re-asks an unreadable reply
-with a stricter wording (see RatingRequest) before giving up.
+with a stricter wording (see Wording) before giving up.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from processing.llm.journal import Job, Journal, pending, run_jobs
 from processing.llm.settings import ModelConfig
@@ -261,13 +261,15 @@ def _plain(text: str) -> str:
     return text
 
 
+_JSON = json.JSONDecoder()
+
+
 def _json_objects(text: str):
     """(object, start, end) of every JSON object in the text."""
-    decoder = json.JSONDecoder()
     position = text.find("{")
     while position >= 0:
         try:
-            obj, end = decoder.raw_decode(text, position)
+            obj, end = _JSON.raw_decode(text, position)
         except json.JSONDecodeError:
             position = text.find("{", position + 1)
             continue
@@ -294,20 +296,23 @@ def _as_number(raw) -> float | None:
 
 # ---------------------------------------------------------------- asking
 
+# Items whose messages are held at once. Messages embed the rated text in a prompt
+# template, so 260,000 pool prompts held together would take about a gigabyte.
+BATCH = 20_000
+
 
 @dataclass(frozen=True)
-class RatingRequest:
-    """One item to rate.
+class Wording:
+    """How an item (whatever the caller rates) becomes messages.
 
-    `reask` is a stricter wording, sent as sample 1, 2, … when the previous reply could
-    not be read. It is a fresh single-turn message rather than a follow-up quoting the
+    `again` is a stricter wording, sent as sample 1, 2, … when the previous reply could
+    not be read. It is a fresh single-turn request rather than a follow-up quoting the
     unreadable reply: the request then depends only on the item, and a model sampled at
-    temperature 0 does not repeat itself.
+    temperature 0 does not just repeat itself.
     """
 
-    item_id: str
-    messages: Messages
-    reask: Messages
+    first: Callable[[Any], Messages]
+    again: Callable[[Any], Messages]
 
 
 @dataclass(frozen=True)
@@ -317,44 +322,62 @@ class Outcome:
     failure: str | None = None  # the request itself failed (after the engine's retries)
 
 
-async def ask_ratings(requests: Sequence[RatingRequest], model: ModelConfig, journal: Journal, parser: RatingParser,
-                      *, reasks: int = 1, retry_failed: bool = False, progress=None) -> dict[str, Outcome]:
-    """Rate every request with `model`; the journal key is (item id, model name, attempt).
+async def ask_ratings(items: Sequence[tuple[str, Any]], wording: Wording, model: ModelConfig, journal: Journal,
+                      parser: RatingParser, *, reasks: int = 1, retry_failed: bool = False,
+                      progress=None) -> dict[str, Outcome]:
+    """Rate every (item id, item) with `model`; the journal key is (item id, model name, attempt).
 
-    Attempt 0 sends `messages`; each of up to `reasks` further attempts sends `reask` to the
-    items whose reply could not be read. Rerun after a crash, nothing finished is sent again.
-    `progress` (a GenerationProgress) grows by each round's requests.
+    Attempt 0 sends `wording.first`; each of up to `reasks` further attempts sends
+    `wording.again` to the items whose reply could not be read. Rerun after a crash,
+    nothing finished is sent again. `progress` (a GenerationProgress) grows by each
+    round's requests.
     """
-    outcomes: dict[str, Outcome] = {}
-    todo = list(requests)
-    for attempt in range(reasks + 1):
-        jobs = [Job(r.item_id, model.name, attempt, r.messages if attempt == 0 else r.reask) for r in todo]
-        sending = pending(jobs, journal, retry_failed)
-        if progress is not None:
-            progress.add(len(jobs), done=len(jobs) - len(sending))
-        await run_jobs(sending, model, journal, progress)
-        unreadable = _read_round(jobs, journal, parser, outcomes)
-        todo = [request for request in todo if request.item_id in unreadable]
-        if not todo:
-            break
-    return outcomes
+    run = _RatingRun(wording, model, journal, parser, reasks, retry_failed, progress)
+    for start in range(0, len(items), BATCH):
+        await run.rate(items[start:start + BATCH])
+    return run.outcomes
 
 
-def _read_round(jobs: list[Job], journal: Journal, parser: RatingParser, outcomes: dict[str, Outcome]) -> set[str]:
-    """Record each job's outcome; returns the ids whose replies could not be read."""
-    keys = {job.key for job in jobs}
-    replies = {record["prompt_id"]: record["response"] for record in journal.finished(keys)}
-    failures = {record["prompt_id"]: record["error"] for record in journal.failures(keys)}
-    unreadable = set()
-    for job in jobs:
-        item = job.prompt_id
-        earlier = outcomes[item].replies if item in outcomes else ()
-        if item not in replies:
-            failure = failures.get(item, "not finished")
-            outcomes[item] = Outcome(_rejected(f"request failed: {failure}"), earlier, failure)
-            continue
-        rating = parser.parse(replies[item])
-        outcomes[item] = Outcome(rating, (*earlier, replies[item]))
-        if not rating.read:
-            unreadable.add(item)
-    return unreadable
+@dataclass
+class _RatingRun:
+    wording: Wording
+    model: ModelConfig
+    journal: Journal
+    parser: RatingParser
+    reasks: int
+    retry_failed: bool
+    progress: Any
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    async def rate(self, items: Sequence[tuple[str, Any]]) -> None:
+        todo = list(items)
+        for attempt in range(self.reasks + 1):
+            words = self.wording.first if attempt == 0 else self.wording.again
+            jobs = [Job(item_id, self.model.name, attempt, words(item)) for item_id, item in todo]
+            sending = pending(jobs, self.journal, self.retry_failed)
+            if self.progress is not None:
+                self.progress.add(len(jobs), done=len(jobs) - len(sending))
+            await run_jobs(sending, self.model, self.journal, self.progress)
+            unreadable = self._read(jobs)
+            todo = [(item_id, item) for item_id, item in todo if item_id in unreadable]
+            if not todo:
+                return
+
+    def _read(self, jobs: list[Job]) -> set[str]:
+        """Record each job's outcome; returns the ids whose replies could not be read."""
+        keys = {job.key for job in jobs}
+        replies = {record["prompt_id"]: record["response"] for record in self.journal.finished(keys)}
+        failures = {record["prompt_id"]: record["error"] for record in self.journal.failures(keys)}
+        unreadable = set()
+        for job in jobs:
+            item = job.prompt_id
+            earlier = self.outcomes[item].replies if item in self.outcomes else ()
+            if item not in replies:
+                failure = failures.get(item, "not finished")
+                self.outcomes[item] = Outcome(_rejected(f"request failed: {failure}"), earlier, failure)
+                continue
+            rating = self.parser.parse(replies[item])
+            self.outcomes[item] = Outcome(rating, (*earlier, replies[item]))
+            if not rating.read:
+                unreadable.add(item)
+        return unreadable

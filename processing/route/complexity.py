@@ -23,7 +23,7 @@ import polars as pl
 
 from processing.files import atomic_path
 from processing.llm.journal import Journal
-from processing.llm.rating import Messages, Outcome, Rating, RatingParser, RatingRequest, Scale, ask_ratings
+from processing.llm.rating import Messages, Outcome, Rating, RatingParser, Scale, Wording, ask_ratings
 from processing.progress import GenerationProgress
 from processing.route.settings import ComplexitySettings
 
@@ -104,12 +104,9 @@ def score_prompts(pool: pl.DataFrame, settings: ComplexitySettings, run_dir: Pat
     Columns: id, complexity (aggregate of the scorers that gave a rating; null when none
     did), then per scorer `score:NAME`, `note:NAME` (why it gave none), `replies:NAME`.
     """
-    requests = [
-        RatingRequest(prompt_id, scoring_messages(prompt, settings), reask_messages(prompt, settings))
-        for prompt_id, prompt in pool.select("id", "prompt").iter_rows()
-    ]
+    prompts = list(pool.select("id", "prompt").iter_rows())
     folder = run_dir / FOLDER
-    outcomes = asyncio.run(_score_all(requests, settings, folder, quiet, retry_failed))
+    outcomes = asyncio.run(_score_all(prompts, settings, folder, quiet, retry_failed))
     scored = _table(pool["id"], outcomes, settings.aggregate)
     with atomic_path(folder / SCORES) as temporary:
         scored.write_parquet(temporary)
@@ -123,13 +120,14 @@ def journal_path(folder: Path, scorer_name: str) -> Path:
     return folder / f"{safe}-{digest}.jsonl"
 
 
-async def _score_all(requests: list[RatingRequest], settings: ComplexitySettings, folder: Path, quiet: bool,
+async def _score_all(prompts: list[tuple[str, str]], settings: ComplexitySettings, folder: Path, quiet: bool,
                      retry_failed: bool) -> dict[str, dict[str, Outcome]]:
+    wording = Wording(lambda prompt: scoring_messages(prompt, settings), lambda prompt: reask_messages(prompt, settings))
     journals = [Journal(journal_path(folder, scorer.name)) for scorer in settings.scorers]
     progress = GenerationProgress(0, quiet, description="score")
     try:
         results = await asyncio.gather(*(
-            ask_ratings(requests, scorer, journal, PARSER, reasks=settings.reasks, retry_failed=retry_failed,
+            ask_ratings(prompts, wording, scorer, journal, PARSER, reasks=settings.reasks, retry_failed=retry_failed,
                         progress=progress)
             for scorer, journal in zip(settings.scorers, journals)
         ))

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from processing.llm.journal import Journal
-from processing.llm.rating import RatingParser, RatingRequest, Scale, ask_ratings
+from processing.llm.rating import RatingParser, Scale, Wording, ask_ratings
 from processing.llm.settings import ModelConfig
 from processing.route.complexity import PARSER as COMPLEXITY
 from processing.sim import SimSettings, Simulator, prompt_key
@@ -138,23 +138,25 @@ def scorer(base_url: str) -> ModelConfig:
     return ModelConfig(name="sim-scorer-test", base_url=base_url, max_concurrency=4, stream=False, max_retries=0)
 
 
+STRICT = Wording(lambda n: (("user", f"【指令开始】第{n}题【指令结束】"),),
+                 lambda n: (("user", f"只回答一个数字。【指令开始】第{n}题【指令结束】"),))
+
+
 def test_unreadable_replies_are_asked_again_with_the_stricter_wording_then_null_with_replies_kept(tmp_path):
     # The simulated scorer replies "这条指令的难度中等。" to some messages; which ones is a hash
     # of the message, so a re-ask with another wording can be read.
-    requests = [RatingRequest(f"p{i}", (("user", f"【指令开始】第{i}题【指令结束】"),),
-                              (("user", f"只回答一个数字。【指令开始】第{i}题【指令结束】"),)) for i in range(200)]
+    items = [(f"p{n}", n) for n in range(200)]
     with Simulator(SimSettings()) as sim:
         journal = Journal(tmp_path / "journal.jsonl")
-        outcomes = asyncio.run(ask_ratings(requests, scorer(sim.base_url), journal, COMPLEXITY, reasks=1))
+        outcomes = asyncio.run(ask_ratings(items, STRICT, scorer(sim.base_url), journal, COMPLEXITY, reasks=1))
         journal.close()
         asked = sim.stats()["by_prompt"]
     reasked = [o for o in outcomes.values() if len(o.replies) == 2]
     assert reasked, "some first replies were unreadable"
-    assert all(not COMPLEXITY.parse(o.replies[0]).read for o in reasked)
     assert all(not COMPLEXITY.parse(o.replies[0]).read or len(o.replies) == 1 for o in outcomes.values())
-    for request in requests:
-        outcome = outcomes[request.item_id]
-        strict_asked = asked.get(prompt_key(request.reask[0][1]), 0)
+    for item_id, n in items:
+        outcome = outcomes[item_id]
+        strict_asked = asked.get(prompt_key(STRICT.again(n)[0][1]), 0)
         assert strict_asked == (len(outcome.replies) == 2), "the stricter wording is sent exactly to the unreadable"
         assert outcome.rating.read == COMPLEXITY.parse(outcome.replies[-1]).read
         if not outcome.rating.read:
@@ -163,11 +165,22 @@ def test_unreadable_replies_are_asked_again_with_the_stricter_wording_then_null_
     assert {key[2] for key in records} == {0, 1}, "a re-ask is the next sample of the same prompt id"
 
 
+def test_batches_rate_every_item_once(tmp_path, monkeypatch):
+    monkeypatch.setattr("processing.llm.rating.BATCH", 7)
+    items = [(f"p{n}", n) for n in range(30)]
+    with Simulator(SimSettings()) as sim:
+        journal = Journal(tmp_path / "journal.jsonl")
+        outcomes = asyncio.run(ask_ratings(items, STRICT, scorer(sim.base_url), journal, COMPLEXITY, reasks=0))
+        journal.close()
+        assert sim.stats()["requests"] == 30
+    assert set(outcomes) == {item_id for item_id, _ in items}
+
+
 def test_a_failed_request_is_null_with_its_error_and_not_reasked(tmp_path):
-    requests = [RatingRequest("only", (("user", "【指令开始】x【指令结束】"),), (("user", "strict"),))]
     with Simulator(SimSettings(rate_500=1.0)) as sim:
         journal = Journal(tmp_path / "journal.jsonl")
-        outcome = asyncio.run(ask_ratings(requests, scorer(sim.base_url), journal, COMPLEXITY, reasks=2))["only"]
+        outcome = asyncio.run(ask_ratings([("only", 1)], STRICT, scorer(sim.base_url), journal, COMPLEXITY,
+                                          reasks=2))["only"]
         journal.close()
         assert sim.stats()["requests"] == 1
     assert outcome.rating.value is None and outcome.failure and "500" in outcome.failure
