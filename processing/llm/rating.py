@@ -33,7 +33,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from processing.llm.journal import Job, Journal, pending, run_jobs
+from processing.llm.journal import (Job, Journal, make_job, pending, recipe_fingerprint, report_other_recipes,
+                                     run_jobs)
 from processing.llm.settings import ModelConfig
 
 Messages = tuple[tuple[str, str], ...]
@@ -325,7 +326,8 @@ class Outcome:
 async def ask_ratings(items: Sequence[tuple[str, Any]], wording: Wording, model: ModelConfig, journal: Journal,
                       parser: RatingParser, *, reasks: int = 1, retry_failed: bool = False,
                       progress=None) -> dict[str, Outcome]:
-    """Rate every (item id, item) with `model`; the journal key is (item id, model name, attempt).
+    """Rate every (item id, item) with `model`; the journal key is (item id, model name, attempt)
+    and the request's fingerprint, so a changed wording or model setting is asked again.
 
     Attempt 0 sends `wording.first`; each of up to `reasks` further attempts sends
     `wording.again` to the items whose reply could not be read. Rerun after a crash,
@@ -351,10 +353,12 @@ class _RatingRun:
 
     async def rate(self, items: Sequence[tuple[str, Any]]) -> None:
         todo = list(items)
+        recipe = recipe_fingerprint(self.model)
         for attempt in range(self.reasks + 1):
             words = self.wording.first if attempt == 0 else self.wording.again
-            jobs = [Job(item_id, self.model.name, attempt, words(item)) for item_id, item in todo]
+            jobs = [make_job(item_id, self.model, attempt, words(item), recipe) for item_id, item in todo]
             sending = pending(jobs, self.journal, self.retry_failed)
+            report_other_recipes(self.journal.other_recipes(sending))
             if self.progress is not None:
                 self.progress.add(len(jobs), done=len(jobs) - len(sending))
             await run_jobs(sending, self.model, self.journal, self.progress)
@@ -365,19 +369,19 @@ class _RatingRun:
 
     def _read(self, jobs: list[Job]) -> set[str]:
         """Record each job's outcome; returns the ids whose replies could not be read."""
-        keys = {job.key for job in jobs}
-        replies = {record["prompt_id"]: record["response"] for record in self.journal.finished(keys)}
-        failures = {record["prompt_id"]: record["error"] for record in self.journal.failures(keys)}
+        failed = {job.entry for job in jobs if self.journal.failed(job.entry)}
+        failures = {record["prompt_id"]: record["error"] for record in self.journal.failures(failed)} if failed else {}
         unreadable = set()
         for job in jobs:
             item = job.prompt_id
             earlier = self.outcomes[item].replies if item in self.outcomes else ()
-            if item not in replies:
+            if not self.journal.done(job.entry):
                 failure = failures.get(item, "not finished")
                 self.outcomes[item] = Outcome(_rejected(f"request failed: {failure}"), earlier, failure)
                 continue
-            rating = self.parser.parse(replies[item])
-            self.outcomes[item] = Outcome(rating, (*earlier, replies[item]))
+            reply = self.journal.read(job.entry)["response"]
+            rating = self.parser.parse(reply)
+            self.outcomes[item] = Outcome(rating, (*earlier, reply))
             if not rating.read:
                 unreadable.add(item)
         return unreadable

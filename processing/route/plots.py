@@ -12,7 +12,7 @@ import polars as pl  # noqa: E402
 
 from processing.files import atomic_path  # noqa: E402
 from processing.route.complexity import SCALE, Selection  # noqa: E402
-from processing.route.settings import RoutingSettings  # noqa: E402
+from processing.route.settings import RoutingSettings, tier_labels  # noqa: E402
 
 BIN_WIDTH = 0.25  # ratings are whole numbers or midpoints of ranges: means of two fall on quarters
 
@@ -26,9 +26,9 @@ def write_score_plot(scored: pl.DataFrame, selection: Selection, routing: Routin
     figure, axis = plt.subplots(figsize=(7, 3.5))
     axis.hist([rated.filter(~is_dropped)["complexity"].to_numpy(), rated.filter(is_dropped)["complexity"].to_numpy()],
               bins=edges, stacked=True, color=["tab:blue", "lightgray"], label=["kept", "dropped (easiest share)"])
-    for number, tier in enumerate(routing.tiers[1:], start=2):
+    for label, tier in list(zip(tier_labels(routing.tiers), routing.tiers))[1:]:
         axis.axvline(tier.min_complexity, color="tab:red", linestyle="--", linewidth=1)
-        axis.text(tier.min_complexity, axis.get_ylim()[1] * 0.95, f" tier {number}", color="tab:red", fontsize="small")
+        axis.text(tier.min_complexity, axis.get_ylim()[1] * 0.95, f" tier {label}", color="tab:red", fontsize="small")
     axis.set_xlabel("complexity (aggregate of the scorers)")
     axis.set_ylabel("prompts")
     cutoff = "none" if selection.cutoff is None else f"{selection.cutoff:g}"

@@ -34,6 +34,7 @@ class ComplexitySettings(Strict):
 
 
 class Tier(Strict):
+    name: str | None = Field(None, description="the label in the `tier` column and the card; default: its number (1, 2, …)")
     min_complexity: float = Field(ge=0, le=10, description="a prompt goes to the last tier whose min_complexity <= its score")
     weights: dict[str, float] = Field(min_length=1, description="[[models]] name -> share of this tier's prompts")
     samples: int | None = Field(None, ge=1, description="answers per prompt in this tier; default: the model's own samples")
@@ -60,10 +61,17 @@ class RoutingSettings(Strict):
         bounds = [tier.min_complexity for tier in self.tiers]
         if any(later <= earlier for earlier, later in zip(bounds, bounds[1:])):
             raise ValueError(f"tiers: min_complexity must increase from tier to tier, got {bounds}")
+        labels = tier_labels(self.tiers)
+        if len(set(labels)) < len(labels):
+            raise ValueError(f"tiers: names must differ, got {labels}")
         if bounds and bounds[0] > LOWEST_SCORE:
             raise ValueError(f"tiers: the first tier's min_complexity must be at most {LOWEST_SCORE}, so every "
                              f"prompt has a tier; drop easy prompts with complexity.drop_share instead")
         return self
+
+
+def tier_labels(tiers: list[Tier]) -> list[str]:
+    return [tier.name or str(number) for number, tier in enumerate(tiers, start=1)]
 
 
 def check_routing(routing: RoutingSettings, complexity: ComplexitySettings, teachers: list[str]) -> None:

@@ -20,10 +20,10 @@ from fractions import Fraction
 import polars as pl
 
 from processing.llm.settings import ModelConfig
-from processing.route.settings import RoutingSettings, Tier
+from processing.route.settings import RoutingSettings, Tier, tier_labels
 from processing.schema import stable_id
 
-ASSIGNMENT_SCHEMA = {"id": pl.String, "tier": pl.Int32, "model": pl.String, "samples": pl.Int32}
+ASSIGNMENT_SCHEMA = {"id": pl.String, "tier": pl.String, "model": pl.String, "samples": pl.Int32}
 
 
 def route(prompt_id: str, models: list[ModelConfig]) -> ModelConfig:
@@ -39,7 +39,8 @@ def route(prompt_id: str, models: list[ModelConfig]) -> ModelConfig:
 
 
 def assign(kept: pl.DataFrame, models: list[ModelConfig], routing: RoutingSettings) -> pl.DataFrame:
-    """One row per prompt, in `kept`'s order: id, tier (1-based; null without tiers), model, samples.
+    """One row per prompt, in `kept`'s order: id, tier (its name, by default its number; null without
+    tiers), model, samples.
 
     `kept` needs `id`, and `complexity` when routing has tiers.
     """
@@ -51,8 +52,8 @@ def assign(kept: pl.DataFrame, models: list[ModelConfig], routing: RoutingSettin
     samples_of = {model.name: model.samples for model in models}
     tiers = kept.select("id", tier_expression(routing.tiers).alias("tier"))
     parts = [
-        _assign_tier(tiers.filter(pl.col("tier") == number)["id"].to_list(), number, tier, routing.seed, samples_of)
-        for number, tier in enumerate(routing.tiers, start=1)
+        _assign_tier(tiers.filter(pl.col("tier") == number)["id"].to_list(), label, tier, routing.seed, samples_of)
+        for number, (label, tier) in enumerate(zip(tier_labels(routing.tiers), routing.tiers), start=1)
     ]
     order = kept.select("id").with_row_index("position")
     return pl.concat(parts).join(order, on="id").sort("position").drop("position")
@@ -66,13 +67,13 @@ def tier_expression(tiers: list[Tier]) -> pl.Expr:
     return number
 
 
-def _assign_tier(ids: list[str], number: int, tier: Tier, seed: int, samples_of: dict[str, int]) -> pl.DataFrame:
+def _assign_tier(ids: list[str], label: str, tier: Tier, seed: int, samples_of: dict[str, int]) -> pl.DataFrame:
     ordered = sorted(ids, key=lambda prompt_id: _seeded(seed, prompt_id))
     teachers = list(tier.weights)
     counts = largest_remainder(len(ordered), [tier.weights[name] for name in teachers])
     models = [name for name, count in zip(teachers, counts) for _ in range(count)]
     samples = [tier.samples or samples_of[name] for name in models]
-    return pl.DataFrame({"id": ordered, "tier": [number] * len(ordered), "model": models, "samples": samples},
+    return pl.DataFrame({"id": ordered, "tier": [label] * len(ordered), "model": models, "samples": samples},
                         schema=ASSIGNMENT_SCHEMA)
 
 
@@ -100,17 +101,17 @@ def plan_table(assignment: pl.DataFrame, routing: RoutingSettings, models: list[
     """Markdown: a row per tier, a column per teacher with its prompts, share and configured weight."""
     teachers = [model.name for model in models]
     if routing.tiers:
-        rows = [(f"{number} (≥ {tier.min_complexity:g})", number, tier.weights)
-                for number, tier in enumerate(routing.tiers, start=1)]
+        rows = [(f"{label} (≥ {tier.min_complexity:g})", label, tier.weights)
+                for label, tier in zip(tier_labels(routing.tiers), routing.tiers)]
     else:
         rows = [("all", None, {model.name: model.weight for model in models})]
     counts = {(tier, model): n for tier, model, n in assignment.group_by("tier", "model").len().iter_rows()}
     lines = ["| tier | prompts | " + " | ".join(teachers) + " |", "|---|---:|" + "---:|" * len(teachers)]
-    for label, number, weights in rows:
-        in_tier = sum(counts.get((number, name), 0) for name in teachers)
+    for heading, label, weights in rows:
+        in_tier = sum(counts.get((label, name), 0) for name in teachers)
         total_weight = sum(weights.values())
-        cells = [_cell(counts.get((number, name), 0), in_tier, weights.get(name, 0), total_weight) for name in teachers]
-        lines.append(f"| {label} | {in_tier} | " + " | ".join(cells) + " |")
+        cells = [_cell(counts.get((label, name), 0), in_tier, weights.get(name, 0), total_weight) for name in teachers]
+        lines.append(f"| {heading} | {in_tier} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -29,8 +29,8 @@ def test_routes_carry_each_kept_prompt_with_its_complexity_tier_teacher_and_samp
     complexity = dict(scored.select("id", "complexity").iter_rows())
     for prompt_id, value, tier, model, samples in routes.iter_rows():
         assert value == complexity[prompt_id]
-        assert tier == (2 if value is not None and value >= 6 else 1)
-        assert samples == (2 if tier == 2 else 1) and model in ("strong", "plain")
+        assert tier == ("2" if value is not None and value >= 6 else "1")
+        assert samples == (2 if tier == "2" else 1) and model in ("strong", "plain")
     assert sum(plan.requests.values()) == routes["samples"].sum()
     assert (tmp_path / FOLDER / "dropped.jsonl").read_text().count("\n") == len(dropped)
     text = format_plan(plan, ComplexitySettings(scorers=scorers))

@@ -108,7 +108,7 @@ def finished_keys(run_dir: Path) -> set[tuple[str, str, int]]:
     keys = set()
     for name in SCORERS:
         journal = Journal(journal_path(run_dir / FOLDER, name))
-        keys |= {key for key, status in journal.status.items() if status == "ok"}
+        keys |= {entry[:3] for entry, status in journal.status.items() if status == "ok"}
         journal.close()
     return keys
 

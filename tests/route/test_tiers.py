@@ -36,24 +36,24 @@ def test_proportions_hold_within_one_prompt_per_tier_and_teacher_on_10000_prompt
     assert routed["id"].to_list() == kept["id"].to_list(), "one row per prompt, in the pool's order"
     counts = Counter(routed.select("tier", "model").iter_rows())
     for number, tier in enumerate(ROUTING.tiers, start=1):
-        in_tier = routed.filter(pl.col("tier") == number).height
+        in_tier = routed.filter(pl.col("tier") == str(number)).height
         assert in_tier > 1000
         total_weight = sum(tier.weights.values())
         for teacher, weight in tier.weights.items():
             exact = in_tier * weight / total_weight
-            assert abs(counts[(number, teacher)] - exact) < 1, (number, teacher, counts[(number, teacher)], exact)
+            assert abs(counts[(str(number), teacher)] - exact) < 1, (number, teacher, exact)
 
 
 def test_a_prompt_goes_to_the_last_tier_whose_min_complexity_is_at_most_its_score():
     kept = pl.DataFrame({"id": ["a", "b", "c", "d", "e", "f"], "complexity": [None, 1.0, 4.99, 5.0, 7.25, 7.5]})
     routed = assign(kept, MODELS, ROUTING)
-    assert routed["tier"].to_list() == [1, 1, 1, 2, 2, 3], "null complexity goes to the first tier"
+    assert routed["tier"].to_list() == ["1", "1", "1", "2", "2", "3"], "null complexity goes to the first tier"
 
 
 def test_samples_come_from_the_tier_else_from_the_model():
     routed = assign(prompts(3000), MODELS, ROUTING)
-    assert set(routed.filter(pl.col("tier") == 3)["samples"]) == {3}
-    lower = routed.filter(pl.col("tier") < 3)
+    assert set(routed.filter(pl.col("tier") == "3")["samples"]) == {3}
+    lower = routed.filter(pl.col("tier") != "3")
     expected = {model.name: model.samples for model in MODELS}
     assert all(samples == expected[model] for model, samples in lower.select("model", "samples").iter_rows())
     requests = requests_per_teacher(routed, MODELS)
@@ -115,9 +115,19 @@ def test_plan_table_has_a_row_per_tier_and_a_column_per_teacher_next_to_the_weig
     rows = [line.split(" | ") for line in table[2:]]
     assert len(rows) == len(ROUTING.tiers)
     for number, row in enumerate(rows, start=1):
-        tier = routed.filter(pl.col("tier") == number)
+        tier = routed.filter(pl.col("tier") == str(number))
         assert row[0] == f"| {number} (≥ {ROUTING.tiers[number - 1].min_complexity:g})"
         assert int(row[1]) == tier.height
         for teacher, cell in zip(TEACHERS, row[2:]):
             assert cell.startswith(f"{tier.filter(pl.col('model') == teacher).height} (")
             assert f"weight {ROUTING.tiers[number - 1].weights[teacher]:g} = " in cell
+
+
+def test_named_tiers_label_the_column_and_the_table():
+    named = RoutingSettings(tiers=[tier.model_copy(update={"name": name}) for tier, name in
+                                   zip(ROUTING.tiers, ["easy", "medium", "hard"])], seed=11)
+    routed = assign(prompts(500), MODELS, named)
+    assert set(routed["tier"]) == {"easy", "medium", "hard"}
+    assert "| hard (≥ 7.5) |" in plan_table(routed, named, MODELS)
+    numbered = assign(prompts(500), MODELS, ROUTING)
+    assert routed["model"].equals(numbered["model"]), "a name changes the label, not the routing"
