@@ -91,6 +91,15 @@ def parser() -> argparse.ArgumentParser:
     pool.add_argument("--out", type=Path, required=True, help="run folder for pool.parquet and pool/ (rejects, summary)")
     pool.set_defaults(handler=run_pool)
 
+    score = commands.add_parser("score", help="rate prompt complexity with the [[complexity.scorers]] and show the "
+                                              "routing plan, before paying for generation (resumable)")
+    score.add_argument("config", type=Path)
+    score.add_argument("--run-dir", type=Path, required=True, help="run folder: pool.parquet, complexity/ (journals, "
+                                                                  "scores.parquet, dropped.jsonl, scores.png)")
+    score.add_argument("--retry-failed", action="store_true", help="ask again for ratings whose request failed")
+    score.add_argument("-q", "--quiet", action="store_true")
+    score.set_defaults(handler=run_score)
+
     sim = commands.add_parser("sim", help="serve the local OpenAI-compatible simulator (not a model)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8731)
@@ -158,6 +167,22 @@ def run_pool(args: argparse.Namespace) -> int:
     print(format_summary(result.summary))
     print("seconds: " + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in result.seconds.items()))
     print(f"pool of {result.pool.height} prompts written to {args.out / 'pool.parquet'}; rejects in {args.out / 'pool'}")
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from processing.config import load_config
+    from processing.pool.run import build_pool
+    from processing.route.run import format_plan, plan_routes
+
+    config = load_config(args.config)
+    if not config.complexity.scorers:
+        raise CrdError(f"{args.config}: no [[complexity.scorers]]; add at least one scorer model to rate prompts")
+    pool = build_pool(config, args.run_dir).pool
+    plan = plan_routes(pool, config.complexity, config.routing, config.models, args.run_dir, quiet=args.quiet,
+                       retry_failed=args.retry_failed)
+    print(format_plan(plan, config.complexity))
+    print(f"plot: {plan.plot}; ratings: {plan.plot.with_name('scores.parquet')}")
     return 0
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from processing.errors import CrdError
 from processing.llm.settings import GenerationConfig, ModelConfig
 from processing.pool.settings import PoolConfig
+from processing.route.settings import ComplexitySettings, RoutingSettings, check_routing
 from processing.publish.settings import OutputConfig
 from processing.verify.settings import VerifyConfig
 
@@ -24,6 +25,13 @@ class Config(PoolConfig):
     generation: GenerationConfig = GenerationConfig()
     verify: VerifyConfig = VerifyConfig()
     output: OutputConfig = OutputConfig()
+    complexity: ComplexitySettings = ComplexitySettings()
+    routing: RoutingSettings = RoutingSettings()
+
+    @model_validator(mode="after")
+    def _routing_names_teachers(self) -> Config:
+        check_routing(self.routing, self.complexity, [model.name for model in self.models])
+        return self
 
 
 def load_config(path: str | Path, schema: type[PoolConfig] = Config) -> Config:
@@ -53,8 +61,10 @@ def parse_config(raw: dict, origin: str = "config", schema: type[PoolConfig] = C
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
+        where = f"{key}: " if key else ""  # a check of the whole config names its keys itself
+        message = first["msg"].removeprefix("Value error, ")  # a validator's own sentence
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise CrdError(f"{origin}: {key}: {first['msg']}{more}") from None
+        raise CrdError(f"{origin}: {where}{message}{more}") from None
 
 
 def _is_remote(path: str) -> bool:

@@ -26,6 +26,11 @@ class GenerationProgress:
         self.bar = tqdm(total=total, initial=done, disable=quiet, desc=description, unit="req", dynamic_ncols=True,
                         delay=BAR_DELAY)
 
+    def add(self, total: int, done: int = 0) -> None:
+        """More requests joined the run (re-asks); `done` of them were finished by earlier runs."""
+        self.bar.total += total
+        self.bar.update(done)
+
     def update(self, record, cost: float | None = None) -> None:
         if record.status == "ok":
             self.finished += 1

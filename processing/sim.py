@@ -10,6 +10,9 @@ Everything it says is labelled: model ids start with ``sim-``, ``owned_by`` and
 ``X-Crd-Simulator`` header, and the server prints a banner. Its text is canned Chinese
 filler picked by a hash of the prompt, so the same request always gets the same text.
 
+Rater models (``sim-scorer…``, ``sim-judge…``) reply with a rating instead, in the
+varied phrasings of small models (processing/sim_raters.py).
+
 Known answers (``SimSettings.answers``) end the response with ``\\boxed{answer}``
 (multiple choice also with ``答案：X``); a hash-picked ``wrong_rate`` share gets a wrong
 value on purpose, and ``expected_answer`` tells tests which. Faults are drawn once per
@@ -40,7 +43,10 @@ from typing import NamedTuple
 
 from aiohttp import web
 
+from processing.sim_raters import RATER_MODELS, rater_kind, rater_reply
+
 __all__ = [
+    "RATER_MODELS",
     "SHAPES",
     "SimSettings",
     "Simulator",
@@ -281,6 +287,8 @@ def _generate(model: str, content: str, settings: SimSettings) -> tuple[str, str
     """(reasoning, response, seed): a pure function of model, prompt and settings."""
     digest = hashlib.blake2b(f"{model}\0{content}".encode(), digest_size=8).digest()
     seed = int.from_bytes(digest, "big")
+    if rater_kind(model):
+        return "", rater_reply(model, content), seed
     rng = random.Random(seed)
     topic = _topic(content)
     reasoning = _reasoning(rng, topic, settings.reasoning_chars)
@@ -301,6 +309,8 @@ class _Reply:
 
 def _render(shape: str, reasoning: str, response: str, closed: bool) -> list[tuple[str, str]]:
     """Place reasoning and response where ``shape`` puts them."""
+    if shape == "content":  # raters do not reason
+        return [("content", response)]
     if shape in ("reasoning_content", "reasoning"):
         return [(shape, reasoning), ("content", response)]
     opening = "<think>\n" if shape == "inline" else ""
@@ -316,7 +326,7 @@ class _Request(NamedTuple):
 
 def _compose(model: str, req: _Request, fault: str | None, s: SimSettings) -> _Reply:
     reasoning, response, seed = _generate(model, req.content, s)
-    shape = SHAPES[model]
+    shape = SHAPES.get(model, "content")
     finish = "stop"
     if fault == "truncate":
         # Out of tokens while thinking: no response, and for inline shapes no </think>.
@@ -426,7 +436,7 @@ class _SimServer:
                 "object": "list",
                 "data": [
                     {"id": m, "object": "model", "created": 0, "owned_by": OWNED_BY}
-                    for m in SHAPES
+                    for m in (*SHAPES, *RATER_MODELS)
                 ],
             }
         )
@@ -501,7 +511,7 @@ class _SimServer:
             model = body.get("model")
             if not isinstance(model, str):
                 raise _BadRequest("`model` must be a string")
-            if model not in SHAPES:
+            if model not in SHAPES and not rater_kind(model):
                 return self._reject(_unknown_model(model))
             req = _read_messages(body.get("messages"))
         except (ValueError, _BadRequest) as exc:
@@ -626,7 +636,7 @@ def _unauthorized() -> web.Response:
 def _unknown_model(model: str) -> web.Response:
     message = (
         f"The model `{model}` does not exist in the crd simulator (not a model). "
-        f"Known models: {', '.join(SHAPES)}."
+        f"Known models: {', '.join(SHAPES)}, and raters named sim-scorer…, sim-judge…."
     )
     return _error(404, message, "invalid_request_error", "model_not_found")
 
@@ -674,7 +684,8 @@ def _url(sock: socket.socket) -> str:
 
 
 def _banner(base_url: str) -> str:
-    return f"crd simulator (not a model) on {base_url} — models: {', '.join(SHAPES)}"
+    return (f"crd simulator (not a model) on {base_url} — models: {', '.join(SHAPES)}; "
+            f"raters: sim-scorer…, sim-judge…, sim-judge-parts…")
 
 
 class Simulator:
