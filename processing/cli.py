@@ -54,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--out", type=Path, required=True, help="dataset folder to write")
     build.add_argument("--run-dir", type=Path, help="where stage outputs and the journal live (default: OUT.run)")
     build.add_argument("--retry-failed", action="store_true", help="ask again for requests recorded as failed")
+    build.add_argument("--dry-run", action="store_true",
+                       help="run the pool and routing stages (complexity scoring included) and print the plan: "
+                            "requests per teacher, tier x teacher table; no teacher is asked")
     build.add_argument("-q", "--quiet", action="store_true")
     build.set_defaults(handler=run_build)
 
@@ -136,6 +139,11 @@ def run_build(args: argparse.Namespace) -> int:
     from processing.config import load_config
 
     config = load_config(args.config)
+    if args.dry_run:
+        from processing.pipeline import plan
+
+        print(plan(config, args.out, _run_dir(args.out, args.run_dir), quiet=args.quiet))
+        return 0
     summary = _build(config, args.out, args.run_dir, args.quiet, simulated=False, retry_failed=args.retry_failed)
     _print_summary(summary)
     return 1 if summary.failed else 0
@@ -267,8 +275,11 @@ def _model_from_flags(args: argparse.Namespace):
 def _build(config, out: Path, run_dir: Path | None, quiet: bool, simulated: bool, retry_failed: bool):
     from processing.pipeline import build
 
-    run_dir = run_dir or out.with_name(out.name + ".run")
-    return build(config, out, run_dir, quiet=quiet, simulated=simulated, retry_failed=retry_failed)
+    return build(config, out, _run_dir(out, run_dir), quiet=quiet, simulated=simulated, retry_failed=retry_failed)
+
+
+def _run_dir(out: Path, run_dir: Path | None) -> Path:
+    return run_dir or out.with_name(out.name + ".run")
 
 
 def _print_summary(summary) -> None:

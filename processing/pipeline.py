@@ -1,6 +1,7 @@
 """`crd build`: the stages in a run directory, each skipped when its fingerprint is unchanged.
 
-    pool → routing → generation → verify → shards → card (+ manifest)
+    pool → routing (complexity scoring, the easiest share dropped, teachers assigned)
+         → generation → verify → shards → card (+ manifest)
 
 Rows stream in batches from the journal through verification into the shards, so memory
 stays flat however many rows there are. The dataset folder is assembled beside the
@@ -32,12 +33,14 @@ from processing.manifest import read_manifest, write_manifest
 from processing.pool.run import build_pool
 from processing.progress import GenerationProgress
 from processing.publish import card, shards
+from processing.route.run import format_plan, plan_routes
 from processing.schema import FULL_SCHEMA, SCHEMAS, derive, stable_id
 from processing.stages import Stages, digest, file_digest
 
 BATCH_ROWS = 2000  # rows read, verified and written at a time
 POOL = "pool.parquet"
 ROUTING = "routing.parquet"
+ROUTING_REPORT = "routing.txt"  # the complexity distribution, the cut-off and the tier × teacher plan
 SCORED = "scored.parquet"
 JOURNAL = "journal.jsonl"
 FAILURES = "failures.jsonl"
@@ -76,12 +79,16 @@ class Build:
     def journal(self) -> Journal:
         return Journal(self.run_dir / JOURNAL)
 
+    def plan(self) -> str:
+        """The pool and routing stages only: what generation would ask, and of whom."""
+        self.stages.run("pool", self._pool_inputs(), self._pool, lambda _: (self.run_dir / POOL).exists())
+        self.stages.run("routing", self._routing_settings(), self._route, lambda _: (self.run_dir / ROUTING).exists())
+        return (self.run_dir / ROUTING_REPORT).read_text(encoding="utf-8")
+
     def run(self) -> Summary:
         check_output_folder(self.out_dir)
         try:
-            self.stages.run("pool", self._pool_inputs(), self._pool, lambda _: (self.run_dir / POOL).exists())
-            self.stages.run("routing", _routing_settings(self.config), self._route,
-                            lambda _: (self.run_dir / ROUTING).exists())
+            self.plan()
             generation = self.stages.run("generation", self._recipes(), self._generate, self._generation_reusable)
             self.stages.run("verify", self.config.verify, self._verify, lambda _: (self.run_dir / SCORED).exists())
             self._publish()
@@ -107,12 +114,33 @@ class Build:
         return {"in": total["ingested"], "out": total["kept"], "removed": removed}, None
 
     # ------------------------------------------------------------------ routing
+    def _routing_settings(self) -> list:
+        """What decides the routes: scorers' recipes, the complexity and routing tables, the teachers' shares."""
+        complexity = self.config.complexity
+        scorers = {scorer.name: recipe_fingerprint(scorer) for scorer in complexity.scorers}
+        teachers = [(model.name, model.weight, model.samples) for model in self.config.models]
+        return [scorers, complexity.model_dump(exclude={"scorers"}), self.config.routing, teachers]
+
     def _route(self) -> tuple[dict, None]:
-        assignment = assign_teachers(self.pool, self.config.models)
+        """Complexity scoring (when scorers are configured), the easiest share dropped, teachers assigned."""
+        plan = plan_routes(self.pool, self.config.complexity, self.config.routing, self.config.models, self.run_dir,
+                           quiet=self.quiet, retry_failed=self.retry_failed)
         with atomic_path(self.run_dir / ROUTING) as temporary:
-            assignment.write_parquet(temporary)
-        per_model = dict(assignment.group_by("model").agg(pl.col("samples").sum()).sort("model").iter_rows())
-        return {"prompts": assignment.height, "requests": sum(per_model.values()), "per_teacher": per_model}, None
+            plan.routes.write_parquet(temporary)
+        with atomic_path(self.run_dir / ROUTING_REPORT) as temporary:
+            temporary.write_text(format_plan(plan, self.config.complexity), encoding="utf-8")
+        self.__dict__.pop("prompts", None)
+        counts = {"prompts": plan.routes.height, "requests": sum(plan.requests.values()), "per_teacher": plan.requests}
+        if plan.selection is not None:
+            counts |= {"scored": plan.selection.scored, "dropped": plan.selection.dropped,
+                       "cutoff": plan.selection.cutoff}
+        return counts, None
+
+    @cached_property
+    def prompts(self) -> pl.DataFrame:
+        """The routed prompts in pool order: pool columns plus complexity, tier, model, samples."""
+        routes = pl.read_parquet(self.run_dir / ROUTING)
+        return self.pool.join(routes, on="id", how="inner", maintain_order="left")
 
     # ------------------------------------------------------------------ generation
     def _recipes(self) -> dict:
@@ -144,10 +172,8 @@ class Build:
         """Every request of the build in a fixed order: pool order, then teacher, then sample."""
         models = {model.name: model for model in self.config.models}
         recipes = {name: recipe_fingerprint(model) for name, model in models.items()}
-        assignment = pl.read_parquet(self.run_dir / ROUTING)
-        rows = self.pool.select("id", "prompt", "category").join(
-            assignment.rename({"prompt_id": "id"}), on="id", how="inner", maintain_order="left")
-        for prompt_id, prompt, category, model_name, _tier, samples in rows.iter_rows():
+        rows = self.prompts.select("id", "prompt", "category", "model", "samples")
+        for prompt_id, prompt, category, model_name, samples in rows.iter_rows():
             messages = teacher_messages(prompt, category, self.config)
             model = models[model_name]
             for sample in range(samples):
@@ -168,7 +194,7 @@ class Build:
 
     def _finished_batches(self) -> Iterator[pl.DataFrame]:
         """Finished answers joined to their prompts, in the build's fixed order, BATCH_ROWS at a time."""
-        position = {prompt_id: index for index, prompt_id in enumerate(self.pool["id"].to_list())}
+        position = {prompt_id: index for index, prompt_id in enumerate(self.prompts["id"].to_list())}
         batch: list[dict] = []
         for job in self.jobs():
             if self.journal.done(job.entry):
@@ -181,13 +207,9 @@ class Build:
 
     def _join(self, records: list[dict], position: dict[str, int]) -> pl.DataFrame:
         generated = pl.DataFrame(records, schema=GENERATED_SCHEMA)
-        prompts = self.pool[[position[record["prompt_id"]] for record in records]].drop("id")
+        prompts = self.prompts[[position[record["prompt_id"]] for record in records]].drop("id", "model", "samples")
         ids = [stable_id(r["prompt_id"], r["model"], r["sample"]) for r in records]
-        return pl.concat([generated, prompts], how="horizontal").with_columns(
-            pl.Series("id", ids, pl.String),
-            pl.lit(None, pl.Float64).alias("complexity"),
-            pl.lit(None, pl.String).alias("tier"),
-        )
+        return pl.concat([generated, prompts], how="horizontal").with_columns(pl.Series("id", ids, pl.String))
 
     # ------------------------------------------------------------------ publish
     def _publish(self) -> None:
@@ -256,37 +278,17 @@ def build(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False, 
     return Build(config, out_dir, run_dir, quiet, simulated, retry_failed).run()
 
 
+def plan(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False) -> str:
+    """`crd build --dry-run`: the routing plan, with no teacher asked."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return Build(config, out_dir, run_dir, quiet, simulated=False, retry_failed=False).plan()
+
+
 def check_output_folder(out_dir: Path) -> None:
     """The output folder is replaced whole: refuse one that holds something crd did not write."""
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "manifest.json").exists():
         raise CrdError(f"{out_dir} exists and is not a dataset folder written by crd (no manifest.json); "
                        "a build replaces its output folder whole, so give an empty or new --out")
-
-
-def assign_teachers(pool: pl.DataFrame, models: list[ModelConfig]) -> pl.DataFrame:
-    """Route each prompt to one teacher by a stable weighted hash: prompt_id, model, tier, samples."""
-    chosen = [route(prompt_id, models) for prompt_id in pool["id"].to_list()]
-    return pl.DataFrame({
-        "prompt_id": pool["id"],
-        "model": [model.name for model in chosen],
-        "tier": pl.Series([None] * len(chosen), dtype=pl.String),
-        "samples": pl.Series([model.samples for model in chosen], dtype=pl.Int32),
-    })
-
-
-def route(prompt_id: str, models: list[ModelConfig]) -> ModelConfig:
-    point = int(stable_id("route", prompt_id).encode().hex(), 16) % 10**9 / 10**9
-    total = sum(model.weight for model in models)
-    edge = 0.0
-    for model in models:
-        edge += model.weight / total
-        if point < edge:
-            return model
-    return models[-1]
-
-
-def _routing_settings(config: Config) -> list:
-    return [[(model.name, model.weight, model.samples) for model in config.models]]
 
 
 def teacher_messages(prompt: str, category: str, config: Config) -> tuple[tuple[str, str], ...]:

@@ -23,7 +23,7 @@ PROMPTS = [f"一个长方形长 {a} 米、宽 {a + 3} 米，面积是多少平�
 # stage -> (module, function) to wrap, and after how many calls the process dies
 KILL_POINTS = {
     "pool": ("processing.pool.run", "dedup", 1),
-    "routing": ("processing.pipeline", "assign_teachers", 1),
+    "routing": ("processing.pipeline", "plan_routes", 1),
     "generation": ("processing.llm.journal.Journal", "write", 15),
     "verify": ("processing.verify", "score", 2),
     "shards": ("processing.publish.shards.ShardWriter", "close", 2),
