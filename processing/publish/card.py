@@ -78,6 +78,7 @@ def _uncompressed_bytes(path: Path) -> int:
 
 CARD_FILES = ["README.md", "images"]
 LENGTH_COLUMNS = ("prompt", "reasoning", "response")
+STATS_BATCH_ROWS = 2000  # rows of long reasoning read at a time: pyarrow's default 65,536 is gigabytes
 STATS_SCHEMA = {"source": pl.String, "model": pl.String, "score": pl.Float64, "category": pl.String,
                 **{f"{name}_chars": pl.Int32 for name in LENGTH_COLUMNS}}
 
@@ -85,7 +86,8 @@ STATS_SCHEMA = {"source": pl.String, "model": pl.String, "score": pl.Float64, "c
 def card_stats(scored: Path) -> pl.DataFrame:
     """The columns the card and its plots count: lengths instead of texts, read a row group at a time."""
     parts = []
-    for batch in pq.ParquetFile(scored).iter_batches(columns=["source", "model", "score", "category", *LENGTH_COLUMNS]):
+    columns = ["source", "model", "score", "category", *LENGTH_COLUMNS]
+    for batch in pq.ParquetFile(scored).iter_batches(batch_size=STATS_BATCH_ROWS, columns=columns):
         lengths = {f"{name}_chars": pc.utf8_length(batch[name]) for name in LENGTH_COLUMNS}
         parts.append(pl.from_arrow(pa.table({name: batch[name] for name in ("source", "model", "score", "category")}
                                             | lengths)))
