@@ -24,7 +24,7 @@ _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _AFTER_BOX = re.compile(r"\s*(\\%|%|\^\s*\{?\\circ\}?|°)")
 # Strong phrases name the answer; weak ones conclude a step. The last strong one wins.
 _STRONG = re.compile(
-    r"(?:最终答案|正确答案|答案|(?<![回解作])答(?=\s*[:：]))"
+    r"(?:最终答案|正确答案|答案|(?<![回解作])答(?=\s*[:：])|(?i:final answer|the answer is|answer(?=\s*:)))"
     r"(?!\s*(?:是否|是不是|正确|不对|有误|错误|对吗))"
 )
 # Not 得到: `如果直接计算会得到 45` is a hypothesis as often as a result. `结果是` is weak:
@@ -33,8 +33,10 @@ _WEAK = re.compile(r"所以|因此|因而|综上所述|综上|总之|解得|可�
 _SENTENCE_END = re.compile(r"[。！？!?\n]")
 # `有人以为答案是45`, `如果答案是45`: a phrase someone else's or a supposition, not the reply's.
 _HYPOTHETICAL = re.compile(r"(?:以为|认为|误认|如果|假如|假设|若|不是|并非)[^。！？!?\n，,]*$")
-_LEADING = re.compile(r"^[\s*#>:：]+")
+# What may stand between a phrase and its answer, display math opening on its own line too.
+_LEADING = re.compile(r"^(?:[\s*#>:：$]|\\\[|是|为|应为|应是|就是|等于)+")
 _NEGATED = re.compile(r"^(?:不是|并非|不等于|不会是|不可能是|不一定是)")
+_DOUBT = re.compile(r"不是|并非|不等于|如果|假如|假设|若|以为|认为|不确定|也许|可能")
 _HANZI = re.compile(r"[\u4e00-\u9fff]")
 _HANZI_OR_SEPARATOR = re.compile(r"([\u4e00-\u9fff]+|[，、;])")
 _FILLER = re.compile(r"^(?:是|为|应为|应是|应该是|就是|即|等于|约为|约是|大约是|约|有|共|共有|:)+$")
@@ -118,6 +120,8 @@ def last_line_answer(response: str) -> str | None:
     if not lines:
         return None
     line = arabic(clean(lines[-1]))
+    if _DOUBT.search(line):
+        return None
     tokens = tokenize(line.rsplit("=", 1)[-1])
     runs = _runs(tokens)
     if len(runs) != 1:
@@ -156,7 +160,7 @@ def tokenize(text: str) -> list[Token]:
         elif "\u4e00" <= piece[0] <= "\u9fff":
             tokens.extend(_hanzi_tokens(piece))
         elif any(char.isalnum() or char == "\\" for char in piece):
-            tokens.append(Token("math", piece.rstrip("(:").lstrip(")").strip()))
+            tokens.append(Token("math", piece.rstrip("(:.。！？!?").lstrip(")").strip()))
     return tokens
 
 

@@ -36,7 +36,7 @@ _HEDGE = re.compile(
 )
 _ALONE = re.compile(rf"^[ \t#>]*\(?[ \t]*({_LETTER_SET})[ \t]*\)?[ \t]*[.。]?[ \t]*$", re.MULTILINE)
 _SENTENCE_END = re.compile(r"[。！？!?\n]")
-_BOX = re.compile(r"\\(?:boxed|fbox)\{\s*(" + _LETTER_SET + r")\s*(?:[.:][^{}]*)?\}")
+_BOX = re.compile(r"\\(?:boxed|fbox)\{\s*(" + _LETTER_SET + r")\s*(?:[.:(、][^{}]*)?\}")
 _OPTION_TEXT = re.compile(r"^\(?([A-H])\)?\s*[.:、]\s*(\S.*)$", re.DOTALL)
 
 

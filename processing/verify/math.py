@@ -40,6 +40,7 @@ _NOT_TEXT = re.compile(rf"{MEASURE_WORD}|或者|或|以及|和|及|与|又|百�
 _SEPARATORS = {",", ";", "，", "、"}
 _OPEN, _CLOSE = "([{", ")]}"
 _SET = re.compile(r"^\\\{(.*)\\\}$")
+_RELATION = re.compile(r"[<>=]|\\(?:le|ge|leq|geq|ne|neq|in)(?![a-z])")
 _CIRCLED = re.compile("[\u2460-\u2473]+")
 _VARIABLE = re.compile(r"^\s*(?:[a-zA-Z]|\\[a-z]+)(?:_\{?\w+\}?)?'?\s*$")
 _DECIMAL = re.compile(r"^-?\d*\.(\d+)(%?)$")
@@ -73,8 +74,12 @@ class SymbolicTask:
     readings: tuple[tuple[str, ...], ...]
 
 
-# Outcomes of the fast path besides True / False.
-NO_ANSWER, TOO_LARGE, TEXT_REFERENCE, UNREADABLE = "no-answer", "too-large", "text-reference", "unreadable-answer"
+# Notes: why a row got no verdict (besides Math-Verify's "timeout" and the pool's "error").
+NO_ANSWER = "no-answer"  # the response states no final answer
+TOO_LARGE = "too-large"  # a power tower: no one computes it, Math-Verify would hang
+TEXT_REFERENCE = "text-reference"  # a reference in words that the answer does not repeat
+UNREADABLE = "unreadable-answer"  # the stated answer is not math (`\boxed{无解}` for a number)
+UNREADABLE_REFERENCE = "unreadable-reference"  # the reference cannot be read as math
 
 
 @lru_cache(maxsize=65_536)
@@ -98,6 +103,8 @@ def check_fast(reference: str, response: str) -> bool | str | SymbolicTask:
     """True / False when decided here; a note (`no-answer`, `too-large`, …); or the task
     Math-Verify must decide."""
     gold = read_reference(reference)
+    if not gold.parts and gold.text is None:
+        return UNREADABLE_REFERENCE
     answer = final_answer(response, max(1, len(gold.parts)))
     if answer is None:
         return NO_ANSWER
@@ -126,6 +133,8 @@ def _compare(gold: tuple[Part, ...], answer: tuple[Part, ...]) -> bool | str | N
         return UNREADABLE
     if all(p.value is not None for p in gold + answer):
         return _same_numbers(list(gold), list(answer))
+    if all(p.value is not None for p in gold) and any(_RELATION.search(p.text) for p in answer):
+        return False  # a number is never an equation or inequality (and sympy may take seconds to say so)
     return None
 
 
@@ -178,20 +187,27 @@ def split(text: str) -> list[str]:
 def _part(text: str, lenient: bool) -> Part:
     if _HANZI.search(text):
         text = span_answer(text) or text
-    text = strip_latin_unit(text, lenient)
-    if "=" in text:
-        left, last = text.rsplit("=", 1)
-        if _value(last) is not None and (_VARIABLE.match(left) or _value(left) is not None):
-            text = last  # `x=3`, `a_1=5`, `135÷3=45`: the value; an equation stays whole
+    text = strip_latin_unit(text, lenient).lstrip("=")  # `\boxed{\approx 3.14}` reads as "=3.14"
     if looks_too_large(text):
         return Part(compact(text), too_large=True)
     try:
+        text = _assigned_value(text)
         value = _value(text)
     except TooLarge:
         return Part(compact(text), too_large=True)
     decimal = _DECIMAL.match(compact(text))
     decimals = len(decimal.group(1)) + (2 if decimal.group(2) else 0) if decimal else 0
     return Part(compact(text), value, decimals)
+
+
+def _assigned_value(text: str) -> str:
+    """`x=3`, `a_1=5`, `135÷3=45` → the value after `=`; an equation (`y=2x`) stays whole."""
+    if "=" not in text:
+        return text
+    left, last = text.rsplit("=", 1)
+    if _value(last) is not None and (_VARIABLE.match(left) or _value(left) is not None):
+        return last
+    return text
 
 
 def _value(text: str) -> Fraction | None:

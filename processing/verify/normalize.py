@@ -29,6 +29,7 @@ _SPACES = re.compile(r"\\[,;: ]|\\q?quad(?![a-zA-Z])|~|\\enspace|\\thinspace")
 # `1{,}200` is LaTeX's way of writing a thousands comma without a following space.
 _BRACED_COMMA = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
 _PERCENT = re.compile(r"\\%")
+_APPROX = re.compile(r"\\approx(?![a-zA-Z])")
 # Bare function names: `ln2` is the logarithm, not l·n·2 (Math-Verify reads the latter).
 _FUNCTIONS = re.compile(r"(?<![a-zA-Z])\\?(arcsin|arccos|arctan|sin|cos|tan|cot|sec|csc|ln|lg|log|exp)(?![a-zA-Z])")
 _IMAGINARY = re.compile(r"\\mathrm\{\s*([ie])\s*\}")
@@ -50,6 +51,7 @@ def clean(text: str) -> str:
     text = _BRACED_COMMA.sub(",", text)
     text = _SPACES.sub(" ", text)
     text = _PERCENT.sub("%", text)
+    text = _APPROX.sub("=", text)
     text = _FUNCTIONS.sub(_function, text)
     return _BLANKS.sub(" ", text).strip()
 

@@ -201,14 +201,33 @@ def has_comma_thousands(text: str) -> bool:
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _SMALL = {"十": 10, "百": 100, "千": 1000}
 _LARGE = {"万": 10_000, "亿": 100_000_000}
-_NUMERAL = "[零〇一二两三四五六七八九十百千万亿]+"
+_NUMERAL = "[零〇一二两三四五六七八九十百千万亿]+(?:点[零〇一二三四五六七八九]+)?"
+_NUMBER = rf"(?:{_NUMERAL}|\d+(?:\.\d+)?)"
+_PERCENT_WORDS = re.compile(rf"百分之({_NUMBER})")
+_FRACTION_WORDS = re.compile(rf"({_NUMBER})分之({_NUMBER})")
+_NUMERAL_WORD = re.compile(rf"{_NUMERAL}(?={NUMERAL_FOLLOWER})")
 _WAN = re.compile(r"(\d+(?:\.\d+)?)\s*([万亿])")
 
 
-def chinese_integer(text: str) -> int | None:
-    """十二 → 12, 一百零五 → 105, 两千 → 2000, 三万五千 → 35000; None when malformed."""
+def arabic(text: str) -> str:
+    """Numbers in the forms evaluate() reads: mixed numbers as fractions (`4又5/11`), `12万`
+    as 120000, `百分之二十` as 20%, `三分之一` as \\frac{1}{3}. Other Chinese numerals become
+    digits only where no Arabic digit is written (`共有十二个`), and only before a measure
+    word or punctuation, so `一共` and `一样` stay words."""
+    text = rewrite_mixed(_WAN.sub(_wan, text))
+    had_digits = re.search("[0-9]", text) is not None
+    text = _PERCENT_WORDS.sub(lambda m: _words(m.group(0), "{0}%", m.group(1)), text)
+    text = _FRACTION_WORDS.sub(lambda m: _words(m.group(0), r"\frac{{{1}}}{{{0}}}", *m.groups()), text)
+    if had_digits:
+        return text
+    return _NUMERAL_WORD.sub(lambda m: _words(m.group(0), "{0}", m.group(0)), text)
+
+
+def chinese_number(text: str) -> str | None:
+    """十二 → 12, 一百零五 → 105, 两千 → 2000, 三万五千 → 35000, 零点五 → 0.5; None when malformed."""
+    whole, _, decimals = text.partition("点")
     total = section = digit = 0
-    for char in text:
+    for char in whole:
         if char in _DIGITS:
             digit = _DIGITS[char]
         elif char in _SMALL:
@@ -219,48 +238,17 @@ def chinese_integer(text: str) -> int | None:
             section = digit = 0
         else:
             return None
-    return total + section + digit
+    fraction = "".join(str(_DIGITS[char]) for char in decimals)
+    return f"{total + section + digit}" + (f".{fraction}" if fraction else "")
 
 
-def rewrite_chinese_numerals(text: str, unit_lookahead: str) -> str:
-    """Chinese numerals → digits, for a text with no Arabic digits (`答案是十二。`).
-
-    `unit_lookahead` is a regex of what may follow a numeral (measure words, punctuation),
-    so `一共` or `一样` are left alone.
-    """
-    def fraction(match: re.Match) -> str:
-        denominator, numerator = (_arabic(g) for g in match.groups())
-        return match.group(0) if None in (denominator, numerator) else rf"\frac{{{numerator}}}{{{denominator}}}"
-
-    def integer(match: re.Match) -> str:
-        value = chinese_integer(match.group(0))
-        return match.group(0) if value is None else str(value)
-
-    text = re.sub(rf"百分之({_NUMERAL}|\d+(?:\.\d+)?)", lambda m: f"{_arabic(m.group(1))}%", text)
-    text = re.sub(rf"({_NUMERAL}|\d+)分之({_NUMERAL}|\d+)", fraction, text)
-    return re.sub(rf"{_NUMERAL}(?={unit_lookahead})", integer, text)
+def _words(original: str, template: str, *numbers: str) -> str:
+    """`template` filled with the numbers in digits, or `original` if one is malformed."""
+    digits = [number if number[0] in "0123456789" else chinese_number(number) for number in numbers]
+    return original if None in digits else template.format(*digits)
 
 
-def arabic(text: str) -> str:
-    """Mixed numbers as fractions (`4又5/11`), `12万` as 120000; Chinese numerals become
-    digits only where no Arabic digit is written (`共有十二个`)."""
-    text = rewrite_mixed(rewrite_wan(text))
-    if re.search("[0-9]", text):
-        return text
-    return rewrite_chinese_numerals(text, NUMERAL_FOLLOWER)
-
-
-def rewrite_wan(text: str) -> str:
+def _wan(match: re.Match) -> str:
     """`12万` → `120000`, `3.5亿` → `350000000` (Arabic digits with a Chinese multiplier)."""
-    return _WAN.sub(lambda m: _decimal_text(Fraction(m.group(1)) * _LARGE[m.group(2)]), text)
-
-
-def _arabic(text: str) -> str | None:
-    if text[0].isdigit():
-        return text
-    value = chinese_integer(text)
-    return None if value is None else str(value)
-
-
-def _decimal_text(value: Fraction) -> str:
+    value = Fraction(match.group(1)) * _LARGE[match.group(2)]
     return str(value.numerator) if value.denominator == 1 else str(float(value))

@@ -13,10 +13,7 @@ from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, veri
 from math_verify.errors import TimeoutException
 from math_verify.parser import NormalizationConfig
 
-from processing.verify.math import UNREADABLE, SymbolicTask
-
-UNREADABLE_REFERENCE = "unreadable-reference"
-SOFT_TIMEOUT = 2  # seconds, Math-Verify's own limit per parse or comparison (whole seconds)
+from processing.verify.math import UNREADABLE, UNREADABLE_REFERENCE, SymbolicTask
 
 _CONFIG = [
     LatexExtractionConfig(
@@ -30,62 +27,64 @@ _CONFIG = [
 
 def warm_up() -> None:
     """Build Math-Verify's regexes and sympy's caches before the first real item."""
-    verify(_parse(r"\frac{1}{2}"), _parse("0.5"), timeout_seconds=SOFT_TIMEOUT)
+    decide((SymbolicTask((r"\frac{1}{2}",), (("0.5",),)), 60))
 
 
-def decide(task: SymbolicTask) -> bool | str:
-    """True when any reading matches the reference; else False, or a note."""
+def decide(job: tuple[SymbolicTask, int]) -> bool | str:
+    """True when any reading matches the reference; else False, or a note. The int is
+    Math-Verify's own time limit in whole seconds for each parse and comparison."""
+    task, seconds = job
     try:
-        return _decide(task)
+        return _decide(task, seconds)
     except TimeoutException:
         return "timeout"
 
 
-def _decide(task: SymbolicTask) -> bool | str:
-    gold = [_parse(text) for text in task.reference]
+def _decide(task: SymbolicTask, seconds: int) -> bool | str:
+    gold = [_parse(text, seconds) for text in task.reference]
     if not all(gold):
         return UNREADABLE_REFERENCE
     outcome: bool | str = UNREADABLE
     for reading in task.readings:
-        answers = [_parse(text) for text in reading]
+        answers = [_parse(text, seconds) for text in reading]
         if not all(answers):
             continue
-        if _match(gold, answers, task.reference, reading):
+        if _match(gold, answers, task.reference, reading, seconds):
             return True
         outcome = False
     return outcome
 
 
-def _match(gold: list, answers: list, gold_texts: tuple[str, ...], answer_texts: tuple[str, ...]) -> bool:
+def _match(gold: list, answers: list, gold_texts: tuple[str, ...], answer_texts: tuple[str, ...], seconds: int) -> bool:
     """Equal multisets of answers; with different counts, both sides read as one set."""
     if len(gold) != len(answers):
-        joined = [_parse(",".join(texts)) for texts in (gold_texts, answer_texts)]
-        return bool(all(joined)) and _equal(*joined)
+        joined = [_parse(",".join(texts), seconds) for texts in (gold_texts, answer_texts)]
+        return bool(all(joined)) and _equal(*joined, seconds)
     answers = list(answers)
     for expected in gold:
-        found = next((i for i, answer in enumerate(answers) if _equal(expected, answer)), None)
+        found = next((i for i, answer in enumerate(answers) if _equal(expected, answer, seconds)), None)
         if found is None:
             return False
         answers.pop(found)
     return True
 
 
-def _equal(gold: list, answer: list) -> bool:
+def _equal(gold: list, answer: list, seconds: int) -> bool:
     """Math-Verify's TimeoutException is a BaseException: it passes through to `decide`."""
     try:
-        return verify(gold, answer, timeout_seconds=SOFT_TIMEOUT, raise_on_error=True)
+        return verify(gold, answer, timeout_seconds=seconds, raise_on_error=True)
     except Exception:  # noqa: BLE001 - sympy fails in many ways on odd input: not equal
         return False
 
 
-def _parse(text: str) -> list:
+def _parse(text: str, seconds: int) -> list:
     try:
         return parse(
             f"${text}$",
             extraction_config=_CONFIG,
             fallback_mode="no_fallback",
             extraction_mode="first_match",
-            parsing_timeout=SOFT_TIMEOUT,
+            parsing_timeout=seconds,
             raise_on_error=True,
         )
     except Exception:  # noqa: BLE001 - unparseable LaTeX is no answer, not a crash

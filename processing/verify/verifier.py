@@ -43,6 +43,9 @@ class Verifier:
     """Owns the Math-Verify worker pool; `check` may be called any number of times."""
 
     def __init__(self, settings: VerifyConfig):
+        # Math-Verify's own signal-based limits fire well before our hard kill, so a slow
+        # sympy comparison ends as "timeout" without losing the worker.
+        self._soft_timeout = max(1, int(settings.timeout / 3))
         self._pool = DeadlinePool(
             "processing.verify.symbolic:decide", settings.workers, settings.timeout, warm_up="warm_up"
         )
@@ -67,7 +70,7 @@ class Verifier:
             if isinstance(outcome, SymbolicTask):
                 pending.append((len(verdicts), method, outcome))
             verdicts.append(None if isinstance(outcome, SymbolicTask) else _verdict(method, outcome))
-        results = self._pool.run([task for _, _, task in pending])
+        results = self._pool.run([(task, self._soft_timeout) for _, _, task in pending])
         for (index, method, _), result in zip(pending, results):
             verdicts[index] = _verdict(method, result.failure or result.value)
         return verdicts  # type: ignore[return-value]

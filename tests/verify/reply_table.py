@@ -160,16 +160,18 @@ def numbers_in(text: str) -> list[str]:
 
 
 def steps(question: str, rng: random.Random, trap: str | None) -> str:
-    """Working that mentions the question's numbers (and the trap) without concluding."""
+    """Working in the usual layout of a model's reply: the question's numbers, a computation
+    per step, a check, and (when given) the trap; it never concludes."""
     numbers = numbers_in(question) or ["3", "4"]
-    lines = [f"题目中的已知量有：{'、'.join(numbers)}。"]
+    lines = ["**第一步：找出已知条件**", f"题目中给出的数量有：{'、'.join(numbers)}。先弄清楚它们之间的数量关系。", "**第二步：列式计算**"]
     for index, (a, b) in enumerate(zip(numbers, numbers[1:]), start=1):
         product = Fraction(a) * Fraction(b)
-        lines.append(f"{index}. 计算 {a} × {b} = {plain(product)}。")
+        lines.append(f"{index}. 把 {a} 和 {b} 相乘，表示对应的总量：{a} × {b} = {plain(product)}。")
     if trap:
-        lines.insert(rng.randint(1, len(lines)), trap)
-    if rng.random() < 0.3:
-        lines.insert(0, f"题目：{question.strip()}")
+        lines.insert(rng.randint(2, len(lines)), trap)
+    lines += ["**第三步：检验**", "把计算结果代回题目中逐一核对，各个数量关系前后一致。"]
+    if rng.random() < 0.5:
+        lines[:0] = ["**题目回顾**", question.strip()]
     return "\n".join(lines)
 
 
@@ -263,7 +265,7 @@ def plain_chinese(rng, data, per_group):
         "答案：{a}", "最终答案是{a}。", "所以共有{a}个。", "答：每份是{a}。", "因此，一共需要{a}天。",
         "故剩下{a}页。", "综上所述，答案为 {a}。", "所以这个数是{a}。", "**最终答案：{a}**",
         "答案是{a}千克。\n\n验算：把结果代入题目，前后数量一致。", "所以，小明一共走了{a}米。",
-        "**答案**：每份是 **{a}**。", "因此，原来有 {a} 本书。",
+        "**答案**：每份是 **{a}**。", "因此，原来有 {a} 本书。", "所以答案是：\n$$\n{a}\n$$", "**答案**\n\n{a}",
     ]
     return math_group("plain-chinese", problems, [plain], conclusions, rng, per_group)
 
