@@ -23,13 +23,16 @@ WEAK_LINES = 3  # a weak phrase (所以, 共, 故…) concludes only on the last
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _AFTER_BOX = re.compile(r"\s*(\\%|%|\^\s*\{?\\circ\}?|°)")
 # Strong phrases name the answer; weak ones conclude a step. The last strong one wins.
+# `验证答案：48×84=4032` and `答案解析` introduce a check or an explanation, not the answer.
 _STRONG = re.compile(
+    r"(?<!验证)(?<!检验)(?<!检查)(?<!核对)"
     r"(?:最终答案|正确答案|答案|(?<![回解作])答(?=\s*[:：])|(?i:final answer|the answer is|answer(?=\s*:)))"
-    r"(?!\s*(?:是否|是不是|正确|不对|有误|错误|对吗))"
+    r"(?!\s*(?:是否|是不是|正确|不对|有误|错误|对吗|解析|分析|验证|检验|说明))"
 )
-# Not 得到: `如果直接计算会得到 45` is a hypothesis as often as a result. `结果是` is weak:
-# a restated question says `得到的结果是2.09` too.
-_WEAK = re.compile(r"所以|因此|因而|综上所述|综上|总之|解得|可得|故|即|则|一共|总共|合计|总计|共|结果(?=\s*(?:是|为|:|：))")
+# Not 得到 (`如果直接计算会得到 45` is a hypothesis as often as a result), nor 即 / 则, which
+# open checks as often as conclusions (`即 48×84=4032`). `结果是` is weak: a restated
+# question says `得到的结果是2.09` too.
+_WEAK = re.compile(r"所以|因此|因而|综上所述|综上|总之|解得|可得|故|一共|总共|合计|总计|共|结果(?=\s*(?:是|为|:|：))")
 _SENTENCE_END = re.compile(r"[。！？!?\n]")
 # `有人以为答案是45`, `如果答案是45`: a phrase someone else's or a supposition, not the reply's.
 _HYPOTHETICAL = re.compile(r"(?:以为|认为|误认|如果|假如|假设|若|不是|并非)[^。！？!?\n，,]*$")
