@@ -23,3 +23,13 @@ def test_score_adds_score_method_and_note():
     assert scored["verify_note"].to_list() == [None, None, None, None, None, "no-answer", None]
     assert scored["keep"].to_list() == list(range(7))
     assert scored.schema["score"] == pl.Float64
+
+
+def test_score_with_an_open_verifier_batch_after_batch(verifier):
+    settings = VerifyConfig(timeout=30, workers=2)
+    batches = [
+        pl.DataFrame({"reference_answer": [r"2\sqrt{3}"], "response": [r"\boxed{\sqrt{12}}"]}),
+        pl.DataFrame({"reference_answer": [r"2\sqrt{3}", "C"], "response": [r"\boxed{\sqrt{13}}", "故选C"]}),
+    ]
+    scored = [score(batch, settings, verifier)["score"].to_list() for batch in batches]
+    assert scored == [[10.0], [0.0, 10.0]]
