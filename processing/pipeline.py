@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from processing import verify
+from processing.verify.verifier import Verifier
 from processing.config import Config
 from processing.errors import CrdError
 from processing.files import atomic_path, replace_folder
@@ -185,10 +186,10 @@ class Build:
     def _verify(self) -> tuple[dict, None]:
         scores: Counter = Counter()
         rows = 0
-        with atomic_path(self.run_dir / SCORED) as temporary, \
+        with atomic_path(self.run_dir / SCORED) as temporary, Verifier(self.config.verify) as verifier, \
                 pq.ParquetWriter(temporary, FULL_SCHEMA, **shards.parquet_options(FULL_SCHEMA)) as writer:
             for batch in self._finished_batches():
-                scored = verify.score(batch, self.config.verify).select(FULL_SCHEMA.names)
+                scored = verify.score(batch, self.config.verify, verifier).select(FULL_SCHEMA.names)
                 writer.write_table(scored.to_arrow().cast(FULL_SCHEMA))
                 rows += scored.height
                 scores.update(_score_label(value) for value in scored["score"].to_list())
