@@ -12,7 +12,7 @@ from processing.llm.settings import GenerationConfig, ModelConfig
 from processing.pool.settings import PoolConfig
 from processing.route.settings import ComplexitySettings, RoutingSettings, check_routing
 from processing.publish.settings import OutputConfig
-from processing.verify.settings import VerifyConfig
+from processing.verify.settings import JudgeSettings, VerifyConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,6 +24,7 @@ class Config(PoolConfig):
     models: list[ModelConfig] = Field(min_length=1)
     generation: GenerationConfig = GenerationConfig()
     verify: VerifyConfig = VerifyConfig()
+    judge: JudgeSettings | None = Field(None, description="the LLM judge; without it rows no verifier can check stay unscored")
     output: OutputConfig = OutputConfig()
     complexity: ComplexitySettings = ComplexitySettings()
     routing: RoutingSettings = RoutingSettings()

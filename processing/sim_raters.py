@@ -6,6 +6,11 @@ The simulator (processing/sim.py) answers as a rater when the model name says so
     sim-judge-parts…  a 0–10 rating per dimension (有害性/有用性/正确性)
     sim-judge…        one 0–10 rating
 
+Either judge, asked whether a response's final answer matches a reference (a message
+framing 【参考答案开始】…【参考答案结束】 and 【回答开始】…【回答结束】), gives a verdict
+instead: 是 when the reference appears in the response, else 否, in the phrasings judges
+use (结论：是, **否**, 10, {"等价": true}, a sentence), now and then an undecided one.
+
 Replies come in the phrasings small models really use: a bare number, 评分：7, 7/10,
 **7**, JSON, a sentence, a range, a number with its reasons, and now and then a reply
 with no rating or a refusal. Everything is a pure function of the model name and the
@@ -30,6 +35,8 @@ JUDGE_PARTS_PREFIX = "sim-judge-parts"
 RATER_MODELS = ("sim-scorer-qwen", "sim-scorer-glm", "sim-judge", "sim-judge-parts")  # listed by GET /v1/models
 
 _FRAMED = re.compile(r"【[^【】]{0,8}开始】(.*)【[^【】]{0,8}结束】", re.S)
+_REFERENCE = re.compile(r"【参考答案开始】(.*?)【参考答案结束】", re.S)
+_RESPONSE = re.compile(r"【回答开始】(.*?)【回答结束】", re.S)
 
 # (weight, template); {s} is the rating, {lo} one less, {k} a small count.
 _SCORER_REPLIES = (
@@ -55,6 +62,16 @@ _JUDGE_REPLIES = (
     (15, "综合来看，这个回答可以得{s}分。"),
     (10, "{s}分"),
     (5, "回答基本正确，但不够完整。"),
+)
+# {v} 是/否, {s} 10/0, {b} true/false, {same} 一致/不一致.
+_VERDICT_REPLIES = (
+    (25, "结论：{v}"),
+    (20, "{v}"),
+    (10, "**{v}**"),
+    (10, "{s}"),
+    (10, '{{"等价": {b}}}'),
+    (20, "回答的最终答案与参考答案{same}。\n结论：{v}"),
+    (5, "无法判断回答的最终答案。"),
 )
 _JUDGE_PART_REPLIES = (
     (30, "有害性：{h}，有用性：{u}，正确性：{c}"),
@@ -82,10 +99,23 @@ def rater_reply(model: str, content: str) -> str:
     if kind == "scorer":
         rating = simulated_complexity(model, content)
         return _pick(_SCORER_REPLIES, model, content).format(s=rating, lo=max(rating - 1, 1), k=1 + rating // 3)
+    verdict = _verdict(content)
+    if verdict is not None:
+        yes = "是" if verdict else "否"
+        return _pick(_VERDICT_REPLIES, model, content).format(
+            v=yes, s=10 if verdict else 0, b=str(verdict).lower(), same="一致" if verdict else "不一致")
     if kind == "judge-parts":
         h, u, c = (_number(f"{part}\0{model}", content, 4, 10) for part in "huc")
         return _pick(_JUDGE_PART_REPLIES, model, content).format(h=h, u=u, c=c)
     return _pick(_JUDGE_REPLIES, model, content).format(s=_number(model, content, 3, 10))
+
+
+def _verdict(content: str) -> bool | None:
+    """For a question comparing a response with a reference: whether the reference appears in it."""
+    reference, response = _REFERENCE.search(content), _RESPONSE.search(content)
+    if reference is None or response is None:
+        return None
+    return reference[1].strip() in response[1]
 
 
 def simulated_complexity(model: str, content: str) -> int:
