@@ -103,6 +103,20 @@ def parser() -> argparse.ArgumentParser:
     score.add_argument("-q", "--quiet", action="store_true")
     score.set_defaults(handler=run_score)
 
+    check = commands.add_parser(
+        "verify", help="score a file of answers: math, multiple choice, and an LLM judge for the rest",
+        description="Score every row of INPUT (JSON Lines, Parquet, or a folder of Parquet parts such as `crd import` "
+                    "writes) that has `response` and `reference_answer`; every other column is kept. "
+                    "Example: crd verify runs/import --out rescored.parquet --judge-config judge.toml")
+    check.add_argument("input", type=Path)
+    check.add_argument("--out", type=Path, required=True, help="Parquet file to write")
+    check.add_argument("--config", type=Path, help="a TOML whose [verify] (and [judge]) tables apply")
+    check.add_argument("--judge-config", type=Path, help="a TOML with a [judge] table: judge what the checks cannot score")
+    check.add_argument("--run-dir", type=Path, help="where the judge's journal lives (default: OUT without suffix + .run)")
+    check.add_argument("--retry-failed", action="store_true", help="ask the judge again where its requests failed")
+    check.add_argument("-q", "--quiet", action="store_true")
+    check.set_defaults(handler=run_verify)
+
     sim = commands.add_parser("sim", help="serve the local OpenAI-compatible simulator (not a model)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8731)
@@ -147,6 +161,22 @@ def run_build(args: argparse.Namespace) -> int:
     summary = _build(config, args.out, args.run_dir, args.quiet, simulated=False, retry_failed=args.retry_failed)
     _print_summary(summary)
     return 1 if summary.failed else 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from processing.config import load_tables
+    from processing.verify.run import format_report, verify_file
+    from processing.verify.settings import JudgeSettings, VerifyConfig
+
+    tables = load_tables(args.config, {"verify": VerifyConfig, "judge": JudgeSettings}) if args.config else {}
+    if args.judge_config:
+        tables.update(load_tables(args.judge_config, {"judge": JudgeSettings}, required=("judge",)))
+    run_dir = args.run_dir or args.out.with_suffix(".run")
+    report = verify_file(args.input, args.out, tables.get("verify") or VerifyConfig(), judge=tables.get("judge"),
+                         run_dir=run_dir, quiet=args.quiet, retry_failed=args.retry_failed)
+    print(format_report(report))
+    print(f"written to {args.out}")
+    return 0
 
 
 def run_import(args: argparse.Namespace) -> int:

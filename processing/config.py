@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from processing.errors import CrdError
 from processing.llm.settings import GenerationConfig, ModelConfig
@@ -40,12 +40,7 @@ def load_config(path: str | Path, schema: type[PoolConfig] = Config) -> Config:
 
     With schema=PoolConfig the generation tables of a full config are not read."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CrdError(f"{path}: config file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CrdError(f"{path}: invalid TOML: {exc}") from None
+    raw = _read_toml(path)
     if schema is not Config:
         raw = {key: value for key, value in raw.items() if key in schema.model_fields or key not in Config.model_fields}
     config = parse_config(raw, origin=str(path), schema=schema)
@@ -56,7 +51,26 @@ def load_config(path: str | Path, schema: type[PoolConfig] = Config) -> Config:
     return config
 
 
-def parse_config(raw: dict, origin: str = "config", schema: type[PoolConfig] = Config) -> Config:
+def load_tables(path: Path, tables: dict[str, type[BaseModel]], required: tuple[str, ...] = ()) -> dict[str, BaseModel]:
+    """Some tables of a TOML file (e.g. [verify] and [judge] for `crd verify`), validated; the rest is ignored."""
+    raw = _read_toml(path)
+    missing = [name for name in required if name not in raw]
+    if missing:
+        raise CrdError(f"{path}: no [{missing[0]}] table; tables present: {', '.join(sorted(raw)) or 'none'}")
+    return {name: parse_config(raw[name], origin=f"{path}: {name}", schema=model)
+            for name, model in tables.items() if name in raw}
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CrdError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CrdError(f"{path}: invalid TOML: {exc}") from None
+
+
+def parse_config(raw: dict, origin: str = "config", schema: type[BaseModel] = Config) -> BaseModel:
     try:
         return schema.model_validate(raw)
     except ValidationError as exc:

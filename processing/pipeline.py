@@ -17,6 +17,7 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -26,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from processing import verify
+from processing.verify.judge import Judge, judge_inputs, merge_judged, rows_to_judge
 from processing.verify.verifier import Verifier
 from processing.config import Config
 from processing.errors import CrdError
@@ -93,7 +95,8 @@ class Build:
         try:
             self.plan()
             generation = self.stages.run("generation", self._recipes(), self._generate, self._generation_reusable)
-            self.stages.run("verify", self.config.verify, self._verify, lambda _: (self.run_dir / SCORED).exists())
+            judge = judge_inputs(self.config.judge) if self.config.judge else None
+            self.stages.run("verify", [self.config.verify, judge], self._verify, lambda _: (self.run_dir / SCORED).exists())
             self._publish()
         finally:
             if "journal" in self.__dict__:
@@ -186,10 +189,16 @@ class Build:
     def _verify(self) -> tuple[dict, None]:
         scores: Counter = Counter()
         rows = 0
-        with atomic_path(self.run_dir / SCORED) as temporary, Verifier(self.config.verify) as verifier, \
+        judge_settings = self.config.judge
+        judging = Judge(judge_settings, self.run_dir, quiet=self.quiet, retry_failed=self.retry_failed) \
+            if judge_settings else nullcontext()
+        with atomic_path(self.run_dir / SCORED) as temporary, Verifier(self.config.verify) as verifier, judging as judge, \
                 pq.ParquetWriter(temporary, FULL_SCHEMA, **shards.parquet_options(FULL_SCHEMA)) as writer:
             for batch in self._finished_batches():
-                scored = verify.score(batch, self.config.verify, verifier).select(FULL_SCHEMA.names)
+                scored = verify.score(batch, self.config.verify, verifier)
+                if judge is not None:  # what the checks could not score
+                    scored = merge_judged(scored, judge.judge(rows_to_judge(scored, judge_settings)))
+                scored = scored.select(FULL_SCHEMA.names)
                 writer.write_table(scored.to_arrow().cast(FULL_SCHEMA))
                 rows += scored.height
                 scores.update(_score_label(value) for value in scored["score"].to_list())
@@ -212,7 +221,8 @@ class Build:
         generated = pl.DataFrame(records, schema=GENERATED_SCHEMA)
         prompts = self.prompts[[position[record["prompt_id"]] for record in records]].drop("id", "model", "samples")
         ids = [stable_id(r["prompt_id"], r["model"], r["sample"]) for r in records]
-        return pl.concat([generated, prompts], how="horizontal").with_columns(pl.Series("id", ids, pl.String))
+        return pl.concat([generated, prompts], how="horizontal").with_columns(
+            pl.Series("id", ids, pl.String), pl.lit(None, pl.String).alias("judge_parts"))
 
     # ------------------------------------------------------------------ publish
     def _publish(self) -> None:

@@ -42,6 +42,7 @@ FULL_SCHEMA = pa.schema(
         ("tier", pa.string()),
         ("verify_method", pa.string()),
         ("verify_note", pa.string()),
+        ("judge_parts", pa.string()),
         ("reference_answer", pa.string()),
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Collection, Iterable, Iterator
@@ -52,6 +53,13 @@ def make_job(prompt_id: str, model: ModelConfig, sample: int, messages: tuple[tu
 
 def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+def journal_path(folder: Path, scorer_name: str) -> Path:
+    """One journal per model (scorer, judge); the name is made file-safe, with a hash so two names never share a file."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", scorer_name).strip("._") or "model"
+    digest = hashlib.blake2b(scorer_name.encode(), digest_size=4).hexdigest()
+    return folder / f"{safe}-{digest}.jsonl"
 
 
 def _key(record: dict) -> Key:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from math import floor
@@ -22,7 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from processing.files import atomic_path
-from processing.llm.journal import Journal
+from processing.llm.journal import Journal, journal_path
 from processing.llm.rating import Messages, Outcome, Rating, RatingParser, Scale, Wording, ask_ratings
 from processing.progress import GenerationProgress
 from processing.route.settings import ComplexitySettings
@@ -111,13 +110,6 @@ def score_prompts(pool: pl.DataFrame, settings: ComplexitySettings, run_dir: Pat
     with atomic_path(folder / SCORES) as temporary:
         scored.write_parquet(temporary)
     return scored
-
-
-def journal_path(folder: Path, scorer_name: str) -> Path:
-    """One journal per scorer; the name is made file-safe, with a hash so two names never share a file."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", scorer_name).strip("._") or "scorer"
-    digest = hashlib.blake2b(scorer_name.encode(), digest_size=4).hexdigest()
-    return folder / f"{safe}-{digest}.jsonl"
 
 
 async def _score_all(prompts: list[tuple[str, str]], settings: ComplexitySettings, folder: Path, quiet: bool,

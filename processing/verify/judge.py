@@ -31,10 +31,9 @@ from pathlib import Path
 
 import polars as pl
 
-from processing.llm.journal import Journal, recipe_fingerprint
+from processing.llm.journal import Journal, journal_path, recipe_fingerprint
 from processing.llm.rating import Messages, Outcome, Rating, RatingParser, Scale, Wording, ask_ratings
 from processing.progress import GenerationProgress
-from processing.route.complexity import journal_path
 from processing.verify.settings import JUDGE_MODES, JudgeSettings
 
 FOLDER = "judge"

@@ -4,13 +4,15 @@ INPUT is JSON Lines, a Parquet file, or a folder of Parquet parts (what `crd imp
 writes), with `response` and `reference_answer` and any other columns, which are kept.
 OUT gets every input column plus `score`, `verify_method` and `verify_note`; an input
 `score` (a published dataset's own) is kept as `previous_score`, and the summary says how
-many verdicts differ from it.
+many verdicts differ from it. With a judge, rows the checks cannot score are judged
+(`judge_parts` holds its ratings); its journal makes a rerun ask nothing twice.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +23,9 @@ from tqdm import tqdm
 from processing.errors import CrdError
 from processing.files import atomic_path
 from processing.verify import score
-from processing.verify.settings import VerifyConfig
+from processing.schema import stable_id
+from processing.verify.judge import Judge, merge_judged, rows_to_judge
+from processing.verify.settings import JudgeSettings, VerifyConfig
 from processing.verify.verifier import Verifier
 
 BATCH_ROWS = 5000
@@ -32,19 +36,24 @@ VERDICT_COLUMNS = ("score", "verify_method", "verify_note")
 @dataclass
 class VerifyReport:
     rows: int = 0
-    verdicts: Counter = field(default_factory=Counter)  # (method, note, score) -> rows
+    verdicts: Counter = field(default_factory=Counter)  # (score, method, note) -> rows
     compared: int = 0  # rows with a previous score and a new one
     differing: int = 0  # of those, verdicts that differ
 
 
-def verify_file(input_path: Path, out_path: Path, settings: VerifyConfig, *, quiet: bool = False) -> VerifyReport:
+def verify_file(input_path: Path, out_path: Path, settings: VerifyConfig, *, judge: JudgeSettings | None = None,
+                run_dir: Path | None = None, quiet: bool = False, retry_failed: bool = False) -> VerifyReport:
+    """Score INPUT into OUT; with `judge`, what the checks cannot score is judged (journal in `run_dir`)."""
     report = VerifyReport()
-    with Verifier(settings) as verifier, atomic_path(out_path) as temporary:
+    judging = Judge(judge, run_dir, quiet=quiet, retry_failed=retry_failed) if judge else nullcontext()
+    with Verifier(settings) as verifier, judging as judge_client, atomic_path(out_path) as temporary:
         writer = None
         bar = tqdm(total=_row_count(input_path), disable=quiet, desc="verify", unit="row", dynamic_ncols=True, delay=1.0)
         try:
             for batch in read_batches(input_path):
-                scored = score(_prepared(batch, input_path), settings, verifier)
+                scored = score(_prepared(batch, input_path, report.rows), settings, verifier)
+                if judge_client is not None:
+                    scored = merge_judged(scored, judge_client.judge(rows_to_judge(scored, judge)))
                 _count(report, scored)
                 table = scored.to_arrow()
                 if writer is None:
@@ -81,10 +90,12 @@ def read_batches(path: Path) -> Iterator[pl.DataFrame]:
         raise CrdError(f"{path}: unreadable: {str(exc).splitlines()[0]}") from None
 
 
-def _prepared(batch: pl.DataFrame, path: Path) -> pl.DataFrame:
+def _prepared(batch: pl.DataFrame, path: Path, offset: int) -> pl.DataFrame:
     missing = [name for name in REQUIRED if name not in batch.columns]
     if missing:
         raise CrdError(f"{path}: no column {', '.join(map(repr, missing))}; columns present: {', '.join(batch.columns)}")
+    if "id" not in batch.columns:  # the judge's journal needs a stable key per row to resume
+        batch = batch.with_columns(pl.Series("id", [stable_id("verify", path.name, offset + i) for i in range(batch.height)]))
     if "score" in batch.columns:
         batch = batch.rename({"score": "previous_score"}).with_columns(pl.col("previous_score").cast(pl.Float64))
     texts = [pl.col(name).cast(pl.String) for name in ("response", "reference_answer", "category") if name in batch.columns]
@@ -116,7 +127,7 @@ def _row_count(path: Path) -> int | None:
 
 def format_report(report: VerifyReport) -> str:
     lines = [f"{report.rows:,} rows verified"]
-    for (method, note, value), count in sorted(report.verdicts.items(), key=lambda item: -item[1]):
+    for (value, method, note), count in sorted(report.verdicts.items(), key=lambda item: -item[1]):
         verdict = "unscored" if value is None else f"score {value:g}"
         lines.append(f"  {count:>9,}  {method or 'unchecked':<8} {verdict:<10} {note or ''}".rstrip())
     if report.compared:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
-from processing.llm.journal import Journal
-from processing.route.complexity import FOLDER, journal_path, reask_messages, scoring_messages
+from processing.llm.journal import Journal, journal_path
+from processing.route.complexity import FOLDER, reask_messages, scoring_messages
 from processing.route.settings import ComplexitySettings
 from processing.sim import SimSettings, Simulator, prompt_key
 
