@@ -1,24 +1,48 @@
-"""The `crd` command: thin wrappers over the pipeline; expected errors are one line."""
+"""The `crd` command: thin wrappers over the pipeline; expected errors are one line.
+
+Bare `crd` prints the help and exits 0; `crd --version` prints the package version.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from importlib import metadata
 from pathlib import Path
 
 from processing.errors import CrdError
+from processing.files import check_folder
+from processing.textio import encoding_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO_ROOT / "examples" / "demo.toml"
 DEMO_POOL = REPO_ROOT / "examples" / "demo" / "prompts.jsonl"
 
 
+# What survives a full disk, per command: the journal keeps every finished request and
+# files are renamed into place only when complete (files.atomic_path).
+KEPT_ON_DISK_FULL = {
+    "generating": "the answers already finished stay in the journal and no output file is left half-written",
+    "writing": "no output file is left half-written",
+}
+GENERATING = {"build", "demo", "generate", "score"}  # these ask models, with a journal
+HF_BAR_VARIABLES = ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    root = parser()
+    args = root.parse_args(argv)
+    if args.command is None:
+        root.print_help()
+        return 0
     _flat_memory_pool()
     try:
-        return args.handler(args) or 0
+        with _library_bars_off() if getattr(args, "quiet", False) else nullcontext():
+            return args.handler(args) or 0
     except CrdError as exc:
         if os.environ.get("CRD_DEBUG"):
             raise
@@ -27,6 +51,60 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("crd: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not _disk_full(exc) or os.environ.get("CRD_DEBUG"):
+            raise
+        print(_disk_full_message(exc, args.command), file=sys.stderr)
+        return 2
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """ENOSPC or a full quota, also when wrapped: polars raises a ComputeError that says so
+    only in its message, and other layers may re-raise from it."""
+    for _ in range(5):  # the chain of causes, not forever
+        if exc is None:
+            return False
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if os.strerror(errno.ENOSPC) in str(exc) or os.strerror(errno.EDQUOT) in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _disk_full_message(exc: Exception, command: str) -> str:
+    where = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""
+    kept = KEPT_ON_DISK_FULL["generating" if command in GENERATING else "writing"]
+    return f"crd: error: disk full{where}: {kept}; free some space and run the same command again to resume"
+
+
+@contextmanager
+def _library_bars_off() -> Iterator[None]:
+    """-q also silences the bars of the Hugging Face loaders (`hf:` and saved-dataset sources).
+
+    The libraries read these variables when first imported, which happens inside the command;
+    they are restored after it, so a caller's child processes are not silenced too."""
+    saved = {name: os.environ.get(name) for name in HF_BAR_VARIABLES}
+    os.environ.update(dict.fromkeys(HF_BAR_VARIABLES, "1"))
+    if "datasets" in sys.modules:  # imported already: the variables come too late
+        sys.modules["datasets"].disable_progress_bars()
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _version() -> str:
+    try:
+        return metadata.version("chinese-reasoning-distil")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _flat_memory_pool() -> None:
@@ -42,7 +120,8 @@ def _flat_memory_pool() -> None:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="crd", description="Build, verify and publish Chinese reasoning-distillation datasets.")
-    commands = root.add_subparsers(dest="command", required=True)
+    root.add_argument("--version", action="version", version=f"crd {_version()}")
+    commands = root.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="offline end-to-end run on the bundled pool against the simulator")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="dataset folder to write (default: out/demo)")
@@ -62,6 +141,7 @@ def parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="answer every prompt of a file with one teacher (resumable)")
     generate.add_argument("input", type=Path, help="JSON Lines or Parquet with a `prompt` column and optional `id`")
+    _encoding_flag(generate)
     generate.add_argument("--model", required=True, help="model id sent to the API")
     generate.add_argument("--base-url", action="append", required=True,
                           help="e.g. http://localhost:8000/v1; repeat it to balance over several servers")
@@ -87,11 +167,13 @@ def parser() -> argparse.ArgumentParser:
     imports.add_argument("format", help="congliu, congliu-sft, mxode, am, alpaca or sharegpt")
     imports.add_argument("path", type=Path, help="JSON Lines (.jsonl, .jsonl.zst), JSON array or Parquet file")
     imports.add_argument("--out", type=Path, required=True, help="folder for the Parquet parts")
+    _encoding_flag(imports)
     imports.set_defaults(handler=run_import)
 
     pool = commands.add_parser("pool", help="build the instruction pool: ingest, clean, dedup, decontaminate")
     pool.add_argument("config", type=Path, help="TOML with [[sources]] and optional [clean], [dedup], [decontam]")
     pool.add_argument("--out", type=Path, required=True, help="run folder for pool.parquet and pool/ (rejects, summary)")
+    pool.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     pool.set_defaults(handler=run_pool)
 
     score = commands.add_parser("score", help="rate prompt complexity with the [[complexity.scorers]] and show the "
@@ -121,6 +203,7 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8731)
     sim.add_argument("--answers", type=Path, default=DEMO_POOL, help="JSON Lines with prompt and reference_answer")
+    _encoding_flag(sim, "of the --answers file")
     sim.add_argument("--wrong-rate", type=float, default=0.2, help="share of known answers given wrong on purpose")
     sim.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     sim.add_argument("--fault", action="append", default=[], metavar="KIND=RATE",
@@ -134,17 +217,29 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _encoding_flag(command: argparse.ArgumentParser, of: str = "of the input file") -> None:
+    def known(name: str) -> str:
+        try:
+            return encoding_name(name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    command.add_argument("--encoding", type=known,
+                         help=f"text encoding {of}, e.g. gbk; default: detected (UTF-8, a BOM, or GB18030)")
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from processing.config import load_config
     from processing.sim import SimSettings, Simulator, load_answers
 
     _require_file(DEMO_CONFIG, "the demo needs the repository's examples/ folder; run it from a clone")
     config = load_config(DEMO_CONFIG)
+    run_dir = _output_folders(args.out, None)
     print("crd demo: answers come from the crd simulator, a local test server, not a model.")
     with Simulator(SimSettings(answers=load_answers(DEMO_POOL))) as sim:
         for model in config.models:
             model.base_url = sim.base_url
-        summary = _build(config, args.out, None, args.quiet, simulated=True, retry_failed=False)
+        summary = _build(config, args.out, run_dir, args.quiet, simulated=True, retry_failed=False)
     _print_summary(summary)
     return 0
 
@@ -153,12 +248,13 @@ def run_build(args: argparse.Namespace) -> int:
     from processing.config import load_config
 
     config = load_config(args.config)
+    run_dir = _output_folders(args.out, args.run_dir)
     if args.dry_run:
         from processing.pipeline import plan
 
-        print(plan(config, args.out, _run_dir(args.out, args.run_dir), quiet=args.quiet))
+        print(plan(config, args.out, run_dir, quiet=args.quiet))
         return 0
-    summary = _build(config, args.out, args.run_dir, args.quiet, simulated=False, retry_failed=args.retry_failed)
+    summary = _build(config, args.out, run_dir, args.quiet, simulated=False, retry_failed=args.retry_failed)
     _print_summary(summary)
     return 1 if summary.failed else 0
 
@@ -184,11 +280,12 @@ def run_import(args: argparse.Namespace) -> int:
     from processing.pool.importers import iter_import
 
     _require_file(args.path, "give the path of a downloaded dataset file")
+    check_folder(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     for stale in args.out.glob("part-*.parquet"):  # a rerun must not mix with an older import
         stale.unlink()
     rows = parts = 0
-    for part, frame in enumerate(iter_import(args.format, args.path)):
+    for part, frame in enumerate(iter_import(args.format, args.path, encoding=args.encoding)):
         with atomic_path(args.out / f"part-{part:05d}.parquet") as temporary:
             frame.write_parquet(temporary)
         rows, parts = rows + len(frame), part + 1
@@ -201,7 +298,9 @@ def run_pool(args: argparse.Namespace) -> int:
     from processing.pool.settings import PoolConfig
     from processing.pool.run import build_pool, format_summary
 
-    result = build_pool(load_config(args.config, PoolConfig), args.out)
+    config = load_config(args.config, PoolConfig)
+    check_folder(args.out)
+    result = build_pool(config, args.out)
     print(format_summary(result.summary))
     print("seconds: " + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in result.seconds.items()))
     print(f"pool of {result.pool.height} prompts written to {args.out / 'pool.parquet'}; rejects in {args.out / 'pool'}")
@@ -216,6 +315,7 @@ def run_score(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not config.complexity.scorers:
         raise CrdError(f"{args.config}: no [[complexity.scorers]]; add at least one scorer model to rate prompts")
+    check_folder(args.run_dir, "--run-dir")
     pool = build_pool(config, args.run_dir).pool
     plan = plan_routes(pool, config.complexity, config.routing, config.models, args.run_dir, quiet=args.quiet,
                        retry_failed=args.retry_failed)
@@ -231,7 +331,7 @@ def run_sim(args: argparse.Namespace) -> int:
         raise CrdError(f"--api-key-env: environment variable {args.api_key_env} is not set")
     try:
         settings = SimSettings(
-            answers=load_answers(args.answers), wrong_rate=args.wrong_rate, latency=args.latency,
+            answers=load_answers(args.answers, args.encoding), wrong_rate=args.wrong_rate, latency=args.latency,
             retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed,
             api_key=os.environ.get(args.api_key_env) if args.api_key_env else None,
             **_fault_rates(args.fault),
@@ -268,7 +368,9 @@ def run_generate(args: argparse.Namespace) -> int:
     from processing.llm.generate import FAILURES, GENERATIONS, generate_file
 
     model = _model_from_flags(args)
-    result = generate_file(args.input, model, args.out, retry_failed=args.retry_failed, quiet=args.quiet)
+    check_folder(args.out)
+    result = generate_file(args.input, model, args.out, retry_failed=args.retry_failed, quiet=args.quiet,
+                           encoding=args.encoding)
     print(f"crd generate: {result.finished} of {result.requests} requests finished, {len(result.failures)} failed")
     print(f"  {result.stats}")
     print(f"  rows in {result.out_dir / GENERATIONS}")
@@ -302,14 +404,18 @@ def _model_from_flags(args: argparse.Namespace):
         raise CrdError(f"{FLAG_OF_FIELD.get(field, '--' + field.replace('_', '-'))}: {error['msg']}") from None
 
 
-def _build(config, out: Path, run_dir: Path | None, quiet: bool, simulated: bool, retry_failed: bool):
+def _output_folders(out: Path, run_dir: Path | None) -> Path:
+    """The run directory (default: OUT.run), once both folders are known to be makeable."""
+    check_folder(out)
+    run_dir = run_dir or out.with_name(out.name + ".run")
+    check_folder(run_dir, "--run-dir")
+    return run_dir
+
+
+def _build(config, out: Path, run_dir: Path, quiet: bool, simulated: bool, retry_failed: bool):
     from processing.pipeline import build
 
-    return build(config, out, _run_dir(out, run_dir), quiet=quiet, simulated=simulated, retry_failed=retry_failed)
-
-
-def _run_dir(out: Path, run_dir: Path | None) -> Path:
-    return run_dir or out.with_name(out.name + ".run")
+    return build(config, out, run_dir, quiet=quiet, simulated=simulated, retry_failed=retry_failed)
 
 
 def _print_summary(summary) -> None:

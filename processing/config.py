@@ -12,6 +12,7 @@ from processing.llm.settings import GenerationConfig, ModelConfig
 from processing.pool.settings import PoolConfig
 from processing.route.settings import ComplexitySettings, RoutingSettings, check_routing
 from processing.publish.settings import OutputConfig
+from processing.textio import read_text
 from processing.verify.settings import JudgeSettings, VerifyConfig
 
 if sys.version_info >= (3, 11):
@@ -38,7 +39,8 @@ class Config(PoolConfig):
 def load_config(path: str | Path, schema: type[PoolConfig] = Config) -> Config:
     """Read and validate a TOML config; source and benchmark paths are relative to it.
 
-    With schema=PoolConfig the generation tables of a full config are not read."""
+    With schema=PoolConfig the generation tables of a full config are not read. The file
+    may be UTF-8 (with or without a BOM), GB18030/GBK or UTF-16 with a BOM (detected)."""
     path = Path(path)
     raw = _read_toml(path)
     if schema is not Config:
@@ -63,7 +65,7 @@ def load_tables(path: Path, tables: dict[str, type[BaseModel]], required: tuple[
 
 def _read_toml(path: Path) -> dict:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(read_text(path, hint="save the config as UTF-8"))  # UTF-8, GBK or with a BOM
     except FileNotFoundError:
         raise CrdError(f"{path}: config file not found") from None
     except tomllib.TOMLDecodeError as exc:

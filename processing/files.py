@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old complete file or the new one, never a part."""
+"""Atomic file writes (a reader sees the old complete file or the new one, never a part) and
+the check that an output folder can be made."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from processing.errors import CrdError
 
 
 @contextmanager
@@ -37,3 +40,15 @@ def replace_folder(staging: Path, final: Path) -> None:
         final.rename(retired)
     staging.rename(final)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def check_folder(path: Path, flag: str = "--out") -> None:
+    """Fail at once when `path` cannot be a folder because it, or a folder above it, is a file.
+
+    Otherwise the first write fails with a traceback, after the pool was built and the
+    first requests were paid for."""
+    for existing in (path, *path.parents):
+        if existing.exists():  # the deepest path that exists decides
+            if not existing.is_dir():
+                raise CrdError(f"{flag} {path}: {existing} is a file, not a folder")
+            return

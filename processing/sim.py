@@ -43,6 +43,8 @@ from typing import NamedTuple
 
 from aiohttp import web
 
+from processing.errors import CrdError
+from processing.pool.sources import iter_records
 from processing.sim_raters import RATER_MODELS, rater_kind, rater_reply
 
 __all__ = [
@@ -108,16 +110,20 @@ class SimSettings:
         return {kind: getattr(self, f"rate_{kind}") for kind in FAULTS}
 
 
-def load_answers(path: str | Path) -> dict[str, str]:
-    """Read ``prompt`` -> ``reference_answer`` from JSON Lines, skipping null answers."""
+def load_answers(path: str | Path, encoding: str | None = None) -> dict[str, str]:
+    """Read ``prompt`` -> ``reference_answer`` from JSON Lines, skipping null answers.
+
+    A missing file, a malformed line or a record without a text ``prompt`` is a CrdError
+    naming the file (and line); ``encoding`` is detected when None."""
+    path = Path(path)
+    if not path.is_file():
+        raise CrdError(f"{path}: answers file not found")
     answers: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row.get("reference_answer") is not None:
-                answers[row["prompt"]] = str(row["reference_answer"]).strip()
+    for location, row in iter_records(path, encoding):
+        if not isinstance(row.get("prompt"), str):
+            raise CrdError(f"{location}: no text field 'prompt'; fields present: {', '.join(sorted(row)) or 'none'}")
+        if row.get("reference_answer") is not None:
+            answers[row["prompt"]] = str(row["reference_answer"]).strip()
     return answers
 
 

@@ -52,9 +52,9 @@ class GenerateResult:
 
 
 def generate_file(input_path: Path, model: ModelConfig, out_dir: Path, *, retry_failed: bool = False,
-                  quiet: bool = False) -> GenerateResult:
+                  quiet: bool = False, encoding: str | None = None) -> GenerateResult:
     """Answer every prompt of a JSON Lines or Parquet file `model.samples` times into `out_dir`."""
-    prompts = read_prompts(input_path)
+    prompts = read_prompts(input_path, encoding)
     jobs = [make_job(prompt_id, model, sample, (("user", prompt),))
             for prompt_id, prompt in prompts.items() for sample in range(model.samples)]
     return asyncio.run(_generate(jobs, prompts, model, out_dir, retry_failed, quiet))
@@ -79,8 +79,9 @@ async def _generate(jobs: list[Job], prompts: dict[str, str], model: ModelConfig
     return GenerateResult(len(jobs), finished, failures, out_dir, progress.elapsed, progress.summary())
 
 
-def read_prompts(path: Path) -> dict[str, str]:
-    """Prompt id -> prompt from a `prompt` column and an optional `id` column."""
+def read_prompts(path: Path, encoding: str | None = None) -> dict[str, str]:
+    """Prompt id -> prompt from a `prompt` column and an optional `id` column; `encoding`
+    of a JSON file, detected when None (processing/textio.py)."""
     if not path.exists():
         raise CrdError(f"{path}: input file not found")
     if path.suffix == ".parquet":
@@ -88,7 +89,7 @@ def read_prompts(path: Path) -> dict[str, str]:
         columns = {name: frame[name].to_list() for name in ("id", "prompt") if name in frame.columns}
         present = frame.columns
     elif path.suffix in (".jsonl", ".json"):
-        rows = read_jsonl(path)
+        rows = read_jsonl(path, encoding)
         columns = {name: [row.get(name) for row in rows] for name in ("id", "prompt") if any(name in row for row in rows)}
         present = sorted({name for row in rows for name in row})
     else:

@@ -28,7 +28,7 @@ class ModelConfig(Strict):
     rpm: float | None = Field(None, gt=0, description="requests per minute at most")
     tpm: float | None = Field(None, gt=0, description="tokens (prompt + completion) per minute at most")
     max_tokens: int = Field(32768, ge=1)
-    temperature: float = 0.6
+    temperature: float = Field(0.6, ge=0, le=2)
     top_p: float | None = None
     force_think_prefix: bool = Field(False, description="start the answer with <think>\\n (vllm, sglang, deepseek)")
     timeout: float = Field(600.0, gt=0, description="seconds to wait for a reply, or between two streamed chunks")
