@@ -24,6 +24,7 @@ from __future__ import annotations
 import codecs
 import io
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
@@ -41,6 +42,10 @@ class UndecodableError(CrdError):
 
     reason = "undecodable"
 
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
 
 def encoding_name(name: str) -> str:
     """`name` if Python knows the encoding; a ValueError naming it otherwise."""
@@ -51,8 +56,18 @@ def encoding_name(name: str) -> str:
     return name
 
 
+Lines = list[str | UndecodableError]
+
+
 def iter_lines(path: Path, encoding: str | None = None, hint: str = DECLARE_HINT) -> Iterator[tuple[int, str | UndecodableError]]:
-    """(line number, the line without its newline, or the error of an undecodable line).
+    """(line number, the line without its newline, or the error of an undecodable line)."""
+    return enumerate(chain.from_iterable(iter_blocks(path, encoding, hint)), start=1)  # no Python step per line
+
+
+def iter_blocks(path: Path, encoding: str | None = None, hint: str = DECLARE_HINT) -> Iterator[Lines]:
+    """The file's lines a block (about 64 KiB) at a time: each line without its newline, or
+    the error of an undecodable line (`.line` is its number). For readers that want to work
+    a block at a time; iter_lines gives them one by one.
 
     Lines end at "\\n" only (a "\\r" before it stays), like the byte offsets in errors;
     offsets of a .zst file count uncompressed bytes. `hint` is the advice an error ends
@@ -63,9 +78,9 @@ def iter_lines(path: Path, encoding: str | None = None, hint: str = DECLARE_HINT
         codec, start = choose_encoding(head, encoding, complete=len(head) < SAMPLE_BYTES)
         chunks = _chunks(stream, head[start:])
         if "\n".encode(codec) == b"\n":
-            yield from _ascii_lines(path, _blocks(chunks), codec, start, hint)
+            yield from _ascii_blocks(path, _blocks(chunks), codec, start, hint)
         else:  # UTF-16: a newline byte can sit inside a character, so the text is decoded whole
-            yield from _wide_lines(path, b"".join(chunks), codec, start, hint)
+            yield _wide_lines(path, b"".join(chunks), codec, start, hint)
 
 
 def read_text(path: Path, encoding: str | None = None, hint: str = DECLARE_HINT) -> str:
@@ -138,7 +153,7 @@ def _blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield tail
 
 
-def _ascii_lines(path: Path, blocks: Iterable[bytes], codec: str, offset: int, hint: str):
+def _ascii_blocks(path: Path, blocks: Iterable[bytes], codec: str, offset: int, hint: str) -> Iterator[Lines]:
     """Lines of an encoding where byte 0x0A is always a newline (UTF-8, GB18030, GBK, Big5, …)."""
     number = 0
     for block in blocks:
@@ -150,16 +165,15 @@ def _ascii_lines(path: Path, blocks: Iterable[bytes], codec: str, offset: int, h
             lines.pop()  # the empty piece after the block's last newline
         if not number:
             _drop_bom(lines)
-        yield from enumerate(lines, start=number + 1)  # in C: no Python step per line
+        yield lines
         number += len(lines)
         offset += len(block)
 
 
-def _lines_one_by_one(path: Path, block: bytes, codec: str, number: int, offset: int,
-                      hint: str) -> list[str | UndecodableError]:
+def _lines_one_by_one(path: Path, block: bytes, codec: str, number: int, offset: int, hint: str) -> Lines:
     """The lines of a block that failed to decode: text, or the error of each bad line.
     `number` and `offset` are the line count and the file offset before the block."""
-    lines: list[str | UndecodableError] = []
+    lines: Lines = []
     for raw in block.split(b"\n"):
         number += 1
         try:
@@ -170,7 +184,7 @@ def _lines_one_by_one(path: Path, block: bytes, codec: str, number: int, offset:
     return lines
 
 
-def _wide_lines(path: Path, data: bytes, codec: str, offset: int, hint: str):
+def _wide_lines(path: Path, data: bytes, codec: str, offset: int, hint: str) -> Lines:
     """Lines of a UTF-16 file. An undecodable byte raises even under on_error = "skip": with
     characters two bytes wide, the text after it cannot be found again reliably."""
     try:
@@ -182,17 +196,18 @@ def _wide_lines(path: Path, data: bytes, codec: str, offset: int, hint: str):
     if text.endswith("\n"):
         lines.pop()
     _drop_bom(lines)
-    yield from enumerate(lines, start=1)
+    return lines
 
 
 def _undecodable(path: Path, number: int, offset: int, what: str, codec: str, hint: str) -> UndecodableError:
     suggested = "utf-8" if codecs.lookup(codec).name == "gb18030" else "gb18030"
     return UndecodableError(
-        f"{path}:{number}: undecodable as {codec} ({what} at byte offset {offset}); {hint.format(suggested=suggested)}"
+        f"{path}:{number}: undecodable as {codec} ({what} at byte offset {offset}); {hint.format(suggested=suggested)}",
+        number,
     )
 
 
-def _drop_bom(lines: list[str | UndecodableError]) -> None:
+def _drop_bom(lines: Lines) -> None:
     """A U+FEFF a declared encoding left at the start of the first line."""
     if lines and isinstance(lines[0], str):
         lines[0] = lines[0].removeprefix("\ufeff")

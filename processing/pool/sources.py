@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 from processing.errors import CrdError
 from processing.schema import stable_id
 from processing.settings import Category, Strict
-from processing.textio import UndecodableError, encoding_name, iter_lines
+from processing.textio import UndecodableError, encoding_name, iter_blocks, iter_lines
 
 
 POOL_SCHEMA = {
@@ -222,23 +222,27 @@ def _raise_undecodable(line: str | CrdError) -> str:
 
 
 class _CsvLines:
-    """The decoded lines csv reads. An undecodable line is set aside (csv cannot take an
-    error) and csv gets an empty line in its place, so csv's line numbers stay the file's."""
+    """The decoded lines csv reads, a block at a time. An undecodable line is set aside
+    (csv cannot take an error) and csv gets an empty line in its place, so csv's line
+    numbers stay the file's."""
 
     def __init__(self, path: Path, encoding: str | None) -> None:
-        self.lines = iter_lines(path, encoding)
+        self.blocks = iter_blocks(path, encoding)
         self.path = path
         self.undecodable: list[tuple[str, CrdError]] = []
 
     def __iter__(self) -> Iterator[str]:
-        for number, line in self.lines:
-            if isinstance(line, str):
-                yield line + "\n"  # csv needs the line end to keep newlines inside quoted cells
-            elif number == 1:
-                raise line  # the header: without it no record can be read
-            else:
-                self.undecodable.append((f"{self.path}:{number}", line))
-                yield "\n"
+        return chain.from_iterable(map(self._with_ends, self.blocks))  # per line, all in C
+
+    def _with_ends(self, lines: list) -> list[str]:
+        # csv needs the line ends to keep newlines inside quoted cells
+        return [line + "\n" if isinstance(line, str) else self._put_aside(line) for line in lines]
+
+    def _put_aside(self, error: UndecodableError) -> str:
+        if error.line == 1:
+            raise error  # the header: without it no record can be read
+        self.undecodable.append((f"{self.path}:{error.line}", error))
+        return "\n"
 
     def set_aside(self) -> Iterator[tuple[str, CrdError]]:
         yield from self.undecodable
