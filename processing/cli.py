@@ -29,7 +29,7 @@ KEPT_ON_DISK_FULL = {
     "generating": "the answers already finished stay in the journal and no output file is left half-written",
     "writing": "no output file is left half-written",
 }
-GENERATING = {"build", "demo", "generate", "score"}  # these ask models, with a journal
+GENERATING = {"build", "demo", "generate", "score", "verify"}  # these ask models, with a journal
 HF_BAR_VARIABLES = ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS")
 
 
@@ -268,6 +268,8 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.judge_config:
         tables.update(load_tables(args.judge_config, {"judge": JudgeSettings}, required=("judge",)))
     run_dir = args.run_dir or args.out.with_suffix(".run")
+    check_folder(args.out.parent)
+    check_folder(run_dir, "--run-dir")
     report = verify_file(args.input, args.out, tables.get("verify") or VerifyConfig(), judge=tables.get("judge"),
                          run_dir=run_dir, quiet=args.quiet, retry_failed=args.retry_failed)
     print(format_report(report))

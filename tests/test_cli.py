@@ -78,6 +78,7 @@ def test_out_under_a_file_fails_before_the_first_request(tmp_path, capsys):
             "generate": generate_args(prompts, sim.base_url, blocker),
             "pool": ["pool", str(tmp_path / "pool.toml"), "--out", str(blocker / "run")],
             "import": ["import", "mxode", str(prompts), "--out", str(blocker / "parts")],
+            "verify": ["verify", str(prompts), "--out", str(blocker / "rescored.parquet"), "-q"],
         }
         for name, arguments in commands.items():
             assert main(arguments) == 2, name
