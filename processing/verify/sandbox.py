@@ -100,34 +100,38 @@ def namespace_problem(settings: CodeSettings) -> str | None:
 
 
 def run_job(job: Job, settings: CodeSettings, slot: int) -> Outcome:
-    import subprocess
     import tempfile
 
     namespaces = settings.isolation == "namespaces"
     uid = settings.sandbox_uid + slot if os.geteuid() == 0 else None
+    payload = json.dumps(_payload(job, settings, namespaces, uid)).encode()
     with tempfile.TemporaryDirectory(prefix="crd-sandbox-") as workdir:
         if uid is not None:
             os.chown(workdir, uid, uid)
-        process = subprocess.Popen(
-            _command(namespaces),
-            cwd=workdir,
-            env=_SCRUBBED_ENV | {"HOME": "/tmp" if namespaces else workdir},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        timed_out = False
         try:
-            out, err = process.communicate(json.dumps(_payload(job, settings, namespaces, uid)).encode(), settings.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(process.pid)
-            out, err = process.communicate()
-        finally:
-            _kill_group(process.pid)
+            home = {"HOME": "/tmp" if namespaces else workdir}  # /tmp is the sandbox's own tmpfs
+            out, err, timed_out = _run_harness(_command(namespaces), workdir, home, payload, settings.timeout)
+        except OSError as exc:  # no unshare on this machine
+            return Outcome([], f"sandbox-error: {exc}")
     tests = len(job.cases) if job.mode == "io" else sum(1 for _, is_test in job.cases if is_test)
     return _outcome(out.decode(errors="replace"), err.decode(errors="replace"), tests, timed_out)
+
+
+def _run_harness(command: list[str], workdir: str, home: dict, payload: bytes, timeout: float) -> tuple[bytes, bytes, bool]:
+    """(stdout, stderr, timed out) of the harness, run in its own session and group."""
+    import subprocess
+
+    env = _SCRUBBED_ENV | home
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    process = subprocess.Popen(command, cwd=workdir, env=env, start_new_session=True, **pipes)
+    try:
+        return (*process.communicate(payload, timeout), False)
+    except BaseException as exc:  # the timeout, or an interrupt: never leave the group behind
+        _kill_group(process.pid)  # before it is reaped, so the group id cannot be reused yet
+        out, err = process.communicate()
+        if not isinstance(exc, subprocess.TimeoutExpired):
+            raise
+        return out, err, True
 
 
 def _payload(job: Job, settings: CodeSettings, namespaces: bool, uid: int | None) -> dict:
