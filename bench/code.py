@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from processing.verify.code import check_code  # noqa: E402
+from processing.verify.sandbox import sandbox_problem  # noqa: E402
 from processing.verify.settings import CodeSettings  # noqa: E402
 
 
@@ -39,6 +40,9 @@ def main() -> None:
     reference = len(rows) / (time.perf_counter() - start)
     print(f"{len(rows)} HumanEval items; reference (bare python -c per item, 2 at a time): {reference:.1f} items/s")
     for isolation in ("namespaces", "rlimits"):
+        if problem := sandbox_problem(CodeSettings(isolation=isolation)):
+            print(f"{isolation:<11} not available here: {problem}")
+            continue
         for workers in (1, 2):
             start = time.perf_counter()
             verdicts = check_code(items, CodeSettings(isolation=isolation, workers=workers))

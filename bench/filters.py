@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -66,7 +65,9 @@ def run_child(rows: Path) -> None:
     elapsed, flags = timed(lambda: quality_flags(frame, FilterSettings()))
     for name, (wall, cpu) in {"quality_flags": elapsed, "reference": reference}.items():
         print(f"{name:<14} wall {wall:6.1f} s ({frame.height / wall:7,.0f} rows/s)   cpu {cpu:6.1f} s ({frame.height / cpu:7,.0f} rows/s)")
-    print(f"peak memory of the flagging process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB")
+    # VmHWM, not ru_maxrss: the latter keeps the parent's size from before exec.
+    peak = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) * 1024
+    print(f"peak memory of the flagging process: {peak / 2**30:.2f} GiB ({frame.estimated_size() / 2**30:.2f} GiB of it the rows)")
     flags.to_frame().write_parquet(rows.with_name("flags.parquet"))
 
 

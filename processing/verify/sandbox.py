@@ -70,7 +70,7 @@ def run_jobs(jobs: list[Job], settings: CodeSettings) -> list[Outcome]:
     from concurrent.futures import ThreadPoolExecutor
     from queue import SimpleQueue
 
-    if settings.isolation == "namespaces" and (problem := namespace_problem(settings)):
+    if problem := sandbox_problem(settings):
         return [Outcome([], f"no-sandbox: {problem}")] * len(jobs)
     slots: SimpleQueue[int] = SimpleQueue()
     for slot in range(settings.workers):
@@ -87,16 +87,17 @@ def run_jobs(jobs: list[Job], settings: CodeSettings) -> list[Outcome]:
         return list(pool.map(run_in_slot, jobs))
 
 
-_probe: dict[str, str | None] = {}
+_probes: dict[tuple, str | None] = {}
 
 
-def namespace_problem(settings: CodeSettings) -> str | None:
-    """Why namespaced sandboxes cannot run here (None when they can); asked once per process."""
-    if "answer" not in _probe:
-        probe = Job("print(6 * 7)", "io", [["", "42"]])
-        outcome = run_job(probe, settings.model_copy(update={"isolation": "namespaces"}), 0)
-        _probe["answer"] = outcome.error or (None if outcome.statuses == [PASS] else "probe program failed")
-    return _probe["answer"]
+def sandbox_problem(settings: CodeSettings) -> str | None:
+    """Why sandboxes of these settings cannot run here (None when they can): a tiny program
+    is run once per process, isolation and set of hidden directories."""
+    key = (settings.isolation, *settings.hidden_dirs)
+    if key not in _probes:
+        outcome = run_job(Job("print(6 * 7)", "io", [["", "42"]]), settings, 0)
+        _probes[key] = outcome.error or (None if outcome.statuses == [PASS] else "the probe program failed")
+    return _probes[key]
 
 
 def run_job(job: Job, settings: CodeSettings, slot: int) -> Outcome:
@@ -141,6 +142,7 @@ def _payload(job: Job, settings: CodeSettings, namespaces: bool, uid: int | None
         "uid": uid,
         "hidden": settings.hidden_dirs,
         "expose": _interpreter_dirs(),
+        "site_packages": _site_packages(),
         # The harness stops starting tests a little before the host's kill, so it can report.
         "budget": max(settings.timeout - 1.0, settings.timeout * 0.8),
         "test_timeout": settings.test_timeout,
@@ -154,7 +156,9 @@ def _payload(job: Job, settings: CodeSettings, namespaces: bool, uid: int | None
 
 
 def _command(namespaces: bool) -> list[str]:
-    harness = [sys.executable, "-I", "-X", "utf8", os.path.abspath(__file__), MARKER]
+    # -S: no site module, whose .pth processing costs more than the rest of start-up;
+    # the harness puts site-packages on the path itself.
+    harness = [sys.executable, "-I", "-S", "-X", "utf8", os.path.abspath(__file__), MARKER]
     if not namespaces:
         return harness
     import shutil
@@ -170,6 +174,12 @@ def _interpreter_dirs() -> list[str]:
     """What the sandboxed interpreter reads: its prefixes (standard library, site-packages)."""
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     return sorted(os.path.realpath(prefix) for prefix in prefixes)
+
+
+def _site_packages() -> list[str]:
+    import site
+
+    return [path for path in site.getsitepackages() if os.path.isdir(path)]
 
 
 def _kill_group(pgid: int) -> None:
@@ -215,10 +225,12 @@ class _TestTimeout(BaseException):
 def _harness() -> None:
     job = json.loads(sys.stdin.buffer.read())
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    sys.path.extend(job["site_packages"])  # numpy and friends for the tested code
     try:
         workdir = _isolate(job) if job["namespaces"] else os.getcwd()
         _drop_privileges(job)
         _limit_resources(job)
+        _check_interpreter()
         os.chdir(workdir)
         _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except OSError as exc:
@@ -253,6 +265,8 @@ def _isolate(job: dict) -> str:
     for hidden in job["hidden"]:
         if os.path.isdir(hidden) and not os.path.islink(hidden):
             _hide(hidden, {path: fd for path, fd in exposed.items() if path.startswith(hidden.rstrip("/") + "/")})
+    for fd in exposed.values():  # through /proc/1/fd, `..` from them would reach the hidden originals
+        os.close(fd)
     _remount_read_only()
     size = f"size={job['disk_mb']}m,mode=1777"
     for scratch in ("/tmp", "/dev/shm"):
@@ -293,6 +307,14 @@ def _drop_privileges(job: dict) -> None:
     elif job["namespaces"]:
         _checked(_libc().unshare(CLONE_NEWUSER), "unshare")
     _checked(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def _check_interpreter() -> None:
+    """The tested code imports from the standard library: the unprivileged uid must reach it
+    (without a mount namespace nothing makes, say, an interpreter under /root readable)."""
+    library = os.path.dirname(os.__file__)
+    if not os.access(library, os.R_OK | os.X_OK):
+        raise PermissionError(f"uid {os.getuid()} cannot read the standard library at {library}")
 
 
 def _limit_resources(job: dict) -> None:

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from processing.verify.code import check_code, extract_code, parse_tests
-from processing.verify.sandbox import namespace_problem
+from processing.verify.sandbox import sandbox_problem
 from processing.verify.settings import CodeSettings
 from processing.verify.verdict import Verdict
 
@@ -21,8 +21,8 @@ HUMANEVAL = SHARED_DATA / "code" / "humaneval.jsonl"
 @pytest.fixture(scope="module")
 def settings() -> CodeSettings:
     chosen = CodeSettings(timeout=10.0, test_timeout=3.0)
-    if problem := namespace_problem(chosen):
-        pytest.skip(f"this OS refuses the sandbox's namespaces: {problem}")
+    if problem := sandbox_problem(chosen):
+        pytest.skip(f"no sandbox on this machine: {problem}")
     return chosen
 
 

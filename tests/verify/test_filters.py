@@ -6,6 +6,7 @@ import random
 
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 from processing.verify import filters
 from processing.verify.filters import FLAGS, flag_counts, quality_flags
@@ -189,3 +190,8 @@ def test_planted_defects_in_real_rows_are_caught():
     assert all("not_chinese" in row for row in english)
     cut_off = frame.filter(pl.col("category") == "math").with_columns(response=pl.lit("先求出每一部分，再把它们相加，"))
     assert all("no_final_answer" in row for row in quality_flags(cut_off, SETTINGS).to_list())
+
+
+def test_a_broken_language_pattern_is_refused_with_the_settings():
+    with pytest.raises(ValidationError, match="other_language_prompt"):
+        FilterSettings(other_language_prompt="翻译(")

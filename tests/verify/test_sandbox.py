@@ -20,7 +20,7 @@ import pytest
 
 from processing.verify import sandbox
 from processing.verify.code import check_code
-from processing.verify.sandbox import MARKER, namespace_problem
+from processing.verify.sandbox import MARKER, sandbox_problem
 from processing.verify.settings import CodeSettings
 
 FAST = {"timeout": 6.0, "test_timeout": 3.0, "processes": 24}
@@ -30,8 +30,8 @@ BOTH = pytest.mark.parametrize("isolation", ["namespaces", "rlimits"])
 def settings(isolation: str = "namespaces", **changes) -> CodeSettings:
     """Sandbox settings with short timeouts; skips where the OS refuses namespaces."""
     chosen = CodeSettings(isolation=isolation, **(FAST | changes))
-    if isolation == "namespaces" and (problem := namespace_problem(chosen)):
-        pytest.skip(f"this OS refuses the sandbox's namespaces: {problem}")
+    if problem := sandbox_problem(chosen):
+        pytest.skip(f"no {isolation} sandbox on this machine: {problem}")
     return chosen
 
 
@@ -139,6 +139,24 @@ print("contained" if "{secret}" not in seen else "leaked")
     assert verdict(program, isolation).score == 10.0
 
 
+def test_hidden_directories_are_empty_inside():
+    home = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        home.chmod(0o755)
+        (home / ".env").write_text("OPENAI_API_KEY=sk-planted")
+        (home / ".env").chmod(0o644)  # readable by any uid: only the hiding stands in the way
+        program = f"""
+import os
+print("contained" if os.listdir("{home}") == [] else "leaked")
+"""
+        tests = json.dumps([{"input": "", "output": "contained"}])
+        hiding = settings(hidden_dirs=[*CodeSettings().hidden_dirs, str(home)])
+        assert check_code([(f"```python\n{program}\n```", tests)], hiding)[0].score == 10.0
+    finally:
+        (home / ".env").unlink()
+        home.rmdir()
+
+
 def test_network_is_unreachable_even_on_loopback():
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -204,7 +222,7 @@ os.wait()
 
 
 def test_a_refused_sandbox_leaves_code_unchecked(monkeypatch):
-    monkeypatch.setitem(sandbox._probe, "answer", "unshare: Operation not permitted")
+    monkeypatch.setitem(sandbox._probes, ("namespaces", *CodeSettings().hidden_dirs), "unshare: Operation not permitted")
     tests = json.dumps([{"input": "", "output": "contained"}])
     result = check_code([('```python\nprint("contained")\n```', tests)], CodeSettings())[0]
     assert (result.score, result.method, result.note) == (None, "code", "no-sandbox")
