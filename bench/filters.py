@@ -128,7 +128,7 @@ def plant(frame: pl.DataFrame, rng: np.random.Generator) -> tuple[pl.DataFrame, 
         elif flag == "repetition":
             columns["reasoning"][row] += ("我们再重新计算一遍这个式子的结果，看看对不对。" * 25)
         else:
-            columns["response"][row] = columns["response"][row].split("\n")[1].split("$，")[0] + "$"  # cut off
+            columns["response"][row] = "先求出每一部分，再把它们相加，"  # cut off before any result
     return pl.DataFrame(columns), planted
 
 

@@ -21,7 +21,7 @@ import re
 
 from processing.verify.sandbox import PASS, TIMEOUT, Job, Outcome, run_jobs
 from processing.verify.settings import CodeSettings
-from processing.verify.verdict import Verdict
+from processing.verify.verifier import Verdict
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```", re.M | re.S)
 _PYTHON_TAGS = {"python", "py", "python3", "py3"}

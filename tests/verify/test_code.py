@@ -11,7 +11,7 @@ import pytest
 from processing.verify.code import check_code, extract_code, parse_tests
 from processing.verify.sandbox import sandbox_problem
 from processing.verify.settings import CodeSettings
-from processing.verify.verdict import Verdict
+from processing.verify.verifier import Verdict
 
 from helpers import SHARED_DATA
 
