@@ -24,10 +24,13 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from processing import verify
 from processing.verify.judge import Judge, judge_inputs, merge_judged, rows_to_judge
+from processing.verify.filters import flag_counts
+from processing.verify.select import selected_ids
 from processing.verify.verifier import Verifier
 from processing.config import Config
 from processing.errors import CrdError
@@ -188,6 +191,8 @@ class Build:
     # ------------------------------------------------------------------ verify
     def _verify(self) -> tuple[dict, None]:
         scores: Counter = Counter()
+        flags: Counter = Counter()
+        methods: Counter = Counter()
         rows = 0
         judge_settings = self.config.judge
         judging = Judge(judge_settings, self.run_dir, quiet=self.quiet, retry_failed=self.retry_failed) \
@@ -202,7 +207,10 @@ class Build:
                 writer.write_table(scored.to_arrow().cast(FULL_SCHEMA))
                 rows += scored.height
                 scores.update(_score_label(value) for value in scored["score"].to_list())
-        return {"rows": rows, "scores": dict(sorted(scores.items()))}, None
+                flags.update(flag_counts(scored["quality_flags"]))
+                methods.update(scored["verify_method"].fill_null("unchecked").to_list())
+        return {"rows": rows, "scores": dict(sorted(scores.items())), "methods": dict(methods.most_common()),
+                "quality_flags": dict(flags)}, None
 
     def _finished_batches(self) -> Iterator[pl.DataFrame]:
         """Finished answers joined to their prompts, in the build's fixed order, BATCH_ROWS at a time."""
@@ -258,13 +266,17 @@ class Build:
         output = self.config.output
         writers = {name: shards.ShardWriter(self.staging, name, SCHEMAS[name], output.max_shard_bytes,
                                             output.row_group_bytes) for name in output.configs}
+        keep, removed = selected_ids(self.run_dir / SCORED, self.config.verify.select)
         # Arrow derives, compresses and writes without the GIL: the configs share the cores.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as threads:
             for batch in pq.ParquetFile(self.run_dir / SCORED).iter_batches(batch_size=BATCH_ROWS):
                 table = pa.Table.from_batches([batch])
+                if keep is not None:
+                    table = table.filter(pc.is_in(table["id"], value_set=keep))
                 list(threads.map(lambda item: item[1].add(derive(table, item[0])), writers.items()))
         files = {name: writer.close() for name, writer in writers.items()}
-        return {"data": sum(map(len, files.values())), "rows": {name: w.rows for name, w in writers.items()}}, None
+        counts = {"data": sum(map(len, files.values())), "rows": {name: w.rows for name, w in writers.items()}}
+        return counts | ({"removed": removed} if removed else {}), None
 
     def _write_card(self) -> tuple[dict, None]:
         written = card.write_card(self.config, self.run_dir / SCORED, self.staging, self.simulated,
@@ -275,7 +287,8 @@ class Build:
         stats = pl.scan_parquet(self.run_dir / SCORED)
         per_source = dict(stats.group_by("source").len().sort("source").collect().iter_rows())
         verify_counts = self.stages.result("verify").counts
-        return Summary(self.pool.height, verify_counts["rows"], per_source, verify_counts["scores"],
+        published = max(self.stages.result("shards").counts["rows"].values(), default=0)
+        return Summary(self.pool.height, published, per_source, verify_counts["scores"],
                        generation.get("failure_reasons", {}), self.out_dir, self.run_dir)
 
 

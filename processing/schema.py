@@ -43,6 +43,7 @@ FULL_SCHEMA = pa.schema(
         ("verify_method", pa.string()),
         ("verify_note", pa.string()),
         ("judge_parts", pa.string()),
+        ("quality_flags", pa.list_(pa.string())),
         ("reference_answer", pa.string()),
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),

@@ -89,6 +89,14 @@ class FilterSettings(Strict):
         return pattern
 
 
+class SelectSettings(Strict):
+    """Which verified rows are published (TOML table `[verify.select]`); by default all of them."""
+
+    min_score: float | None = Field(None, ge=0, le=10, description="publish only rows scoring at least this (unscored rows are left out)")
+    drop_flags: list[str] = Field([], description="quality flags whose rows are not published, e.g. [\"repetition\"]")
+    best_of_n: bool = Field(False, description="with several samples per prompt, publish the best-scored one")
+
+
 class VerifyConfig(Strict):
     timeout: float = Field(
         10.0, gt=0,
@@ -97,6 +105,7 @@ class VerifyConfig(Strict):
     workers: int = Field(2, ge=1, description="Math-Verify worker processes (most rows never reach them)")
     code: CodeSettings = CodeSettings()
     filters: FilterSettings = FilterSettings()
+    select: SelectSettings = SelectSettings()
 
 
 JudgeMode = Literal["quality", "correctness"]
