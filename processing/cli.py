@@ -80,8 +80,18 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True,
                           help="folder for journal.jsonl, generations.parquet and failures.jsonl")
     generate.add_argument("--retry-failed", action="store_true", help="ask again for requests recorded as failed")
+    generate.add_argument("--batch", dest="mode", action="store_const", const="batch",
+                          help="send through the provider's Batch API (half price, results within --batch-window)")
+    generate.add_argument("--batch-window", help="batch completion window, e.g. 24h (siliconflow: up to 336h)")
+    generate.add_argument("--batch-poll", type=float, help="seconds before the first batch status check (default 30)")
     generate.add_argument("-q", "--quiet", action="store_true")
     generate.set_defaults(handler=run_generate)
+
+    batches = commands.add_parser("batches", help="status and counts of a run's batches (batch mode)")
+    batches.add_argument("run", type=Path, help="run folder holding batches.jsonl (crd generate: its --out)")
+    batches.add_argument("--cancel", action="store_true", help="cancel the batches still running; "
+                                                                "rerun the build to collect what they finished")
+    batches.set_defaults(handler=run_batches)
 
     imports = commands.add_parser("import", help="convert an existing distilled dataset into the canonical schema")
     imports.add_argument("format", help="congliu, congliu-sft, mxode, am, alpaca or sharegpt")
@@ -281,6 +291,13 @@ def run_generate(args: argparse.Namespace) -> int:
     return 1 if result.failures else 0
 
 
+def run_batches(args: argparse.Namespace) -> int:
+    from processing.llm.batch_status import batch_states, format_states
+
+    print(format_states(batch_states(args.run, cancel=args.cancel)))
+    return 0
+
+
 def _model_from_flags(args: argparse.Namespace):
     """A ModelConfig from `crd generate` flags; a bad value names its flag."""
     from pydantic import ValidationError
@@ -292,7 +309,8 @@ def _model_from_flags(args: argparse.Namespace):
         "api_key_env": args.api_key_env, "preset": args.preset, "max_concurrency": args.concurrency,
         "rpm": args.rpm, "tpm": args.tpm, "stream": args.stream, "timeout": args.timeout,
         "max_tokens": args.max_tokens, "temperature": args.temperature, "samples": args.samples,
-        "force_think_prefix": args.force_think_prefix,
+        "force_think_prefix": args.force_think_prefix, "mode": args.mode, "batch_window": args.batch_window,
+        "batch_poll": args.batch_poll,
     }
     try:
         return ModelConfig.model_validate({name: value for name, value in fields.items() if value is not None})
