@@ -84,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
                           help="send through the provider's Batch API (half price, results within --batch-window)")
     generate.add_argument("--batch-window", help="batch completion window, e.g. 24h (siliconflow: up to 336h)")
     generate.add_argument("--batch-poll", type=float, help="seconds before the first batch status check (default 30)")
+    generate.add_argument("--batch-max-requests", type=int, help="requests per batch file (default: the preset's limit)")
     generate.add_argument("-q", "--quiet", action="store_true")
     generate.set_defaults(handler=run_generate)
 
@@ -310,7 +311,7 @@ def _model_from_flags(args: argparse.Namespace):
         "rpm": args.rpm, "tpm": args.tpm, "stream": args.stream, "timeout": args.timeout,
         "max_tokens": args.max_tokens, "temperature": args.temperature, "samples": args.samples,
         "force_think_prefix": args.force_think_prefix, "mode": args.mode, "batch_window": args.batch_window,
-        "batch_poll": args.batch_poll,
+        "batch_poll": args.batch_poll, "batch_max_requests": args.batch_max_requests,
     }
     try:
         return ModelConfig.model_validate({name: value for name, value in fields.items() if value is not None})

@@ -34,6 +34,7 @@ LINE_WORKERS = 16
 @dataclasses.dataclass
 class BatchSimSettings:
     delay: float = 0.0  # seconds a batch waits before its lines run
+    delay_step: float = 0.0  # and each batch created waits this much longer than the one before
     fail_rate: float = 0.0  # share of lines answered with an error
     expire_rate: float = 0.0  # share of lines the completion window runs out on
     max_lines: int | None = None  # uploads with more lines are refused (SiliconFlow: 5,000)
@@ -43,8 +44,8 @@ class BatchSimSettings:
         for name in ("fail_rate", "expire_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"BatchSimSettings.{name} must be within [0, 1]")
-        if self.delay < 0:
-            raise ValueError("BatchSimSettings.delay must not be negative")
+        if min(self.delay, self.delay_step) < 0:
+            raise ValueError("BatchSimSettings.delay and delay_step must not be negative")
 
 
 def _share(kind: str, custom_id: str) -> float:
@@ -152,7 +153,7 @@ class BatchSim:
         self.batched.update(line.get("custom_id") for line in lines)
         self._cancel[batch["id"]] = asyncio.Event()
         replace = (order.get("replace") or {}).get("model")
-        task = asyncio.ensure_future(self._run(batch, lines, replace, _loopback(request)))
+        task = asyncio.ensure_future(self._run(batch, lines, replace, _loopback(request), self._delay()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return web.Response(body=_dumps(batch), content_type="application/json")
@@ -200,11 +201,12 @@ class BatchSim:
 
     # --- running a batch
 
-    async def _run(self, batch: dict, lines: list[dict], replace: str | None, chat: tuple[str, dict]) -> None:
+    async def _run(self, batch: dict, lines: list[dict], replace: str | None, chat: tuple[str, dict],
+                   delay: float) -> None:
         batch["status"], batch["in_progress_at"] = "in_progress", int(time.time())
         cancelled = self._cancel[batch["id"]]
         try:
-            await asyncio.wait_for(cancelled.wait(), self.settings.delay)
+            await asyncio.wait_for(cancelled.wait(), delay)
         except asyncio.TimeoutError:
             pass
         outputs: list[bytes] = []
@@ -228,6 +230,9 @@ class BatchSim:
 
             await asyncio.gather(*(worker() for _ in range(LINE_WORKERS)))
         self._finish(batch, outputs, errors, "cancelled" if cancelled.is_set() else "expired" if expired else "completed")
+
+    def _delay(self) -> float:
+        return self.settings.delay + (len(self.batches) - 1) * self.settings.delay_step
 
     async def _answer(self, session, chat: tuple[str, dict], line: dict, replace: str | None) -> tuple[bool, bytes]:
         body = dict(line["body"])
