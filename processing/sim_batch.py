@@ -57,9 +57,24 @@ def _dumps(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _json(obj) -> web.Response:
+    return web.Response(body=_dumps(obj), content_type="application/json")
+
+
+def _lookup(table: dict, request: web.Request, kind: str):
+    """The file or batch the URL names; a 404 in OpenAI's shape when there is none."""
+    found = table.get(request.match_info["id"])
+    if found is None:
+        raise web.HTTPNotFound(text=_error_body(f"no such {kind}").decode(), content_type="application/json")
+    return found
+
+
 def _error(status: int, message: str) -> web.Response:
-    error = {"message": message, "type": "invalid_request_error", "param": None, "code": None}
-    return web.Response(status=status, body=_dumps({"error": error}), content_type="application/json")
+    return web.Response(status=status, body=_error_body(message), content_type="application/json")
+
+
+def _error_body(message: str) -> bytes:
+    return _dumps({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}})
 
 
 class BatchSim:
@@ -107,8 +122,7 @@ class BatchSim:
         limit = self._over_limit(data)
         if limit:
             return _error(400, limit)
-        return web.Response(body=_dumps(self._store(data, name or "upload.jsonl", "batch")),
-                            content_type="application/json")
+        return _json(self._store(data, name or "upload.jsonl", "batch"))
 
     def _over_limit(self, data: bytes) -> str | None:
         s = self.settings
@@ -120,16 +134,10 @@ class BatchSim:
         return None
 
     async def file(self, request: web.Request) -> web.Response:
-        file = self.files.get(request.match_info["id"])
-        if file is None:
-            return _error(404, "no such file")
-        return web.Response(body=_dumps(file), content_type="application/json")
+        return _json(_lookup(self.files, request, "file"))
 
     async def content(self, request: web.Request) -> web.Response:
-        data = self.contents.get(request.match_info["id"])
-        if data is None:
-            return _error(404, "no such file")
-        return web.Response(body=data, content_type="application/jsonl")
+        return web.Response(body=_lookup(self.contents, request, "file"), content_type="application/jsonl")
 
     # --- batches
 
@@ -156,7 +164,7 @@ class BatchSim:
         task = asyncio.ensure_future(self._run(batch, lines, replace, _loopback(request), self._delay()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return web.Response(body=_dumps(batch), content_type="application/json")
+        return _json(batch)
 
     def _check_order(self, order) -> str | None:
         if not isinstance(order, dict) or order.get("input_file_id") not in self.contents:
@@ -175,29 +183,22 @@ class BatchSim:
             newest = [batch for batch in newest if batch["id"] < after]
         limit = int(request.query.get("limit", 20))
         page = newest[:limit]
-        return web.Response(body=_dumps({"object": "list", "data": page, "has_more": len(newest) > limit,
-                                         "first_id": page[0]["id"] if page else None,
-                                         "last_id": page[-1]["id"] if page else None}),
-                            content_type="application/json")
+        return _json({"object": "list", "data": page, "has_more": len(newest) > limit,
+                      "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None})
 
     async def get(self, request: web.Request) -> web.Response:
-        batch = self.batches.get(request.match_info["id"])
-        if batch is None:
-            return _error(404, "no such batch")
-        return web.Response(body=_dumps(batch), content_type="application/json")
+        return _json(_lookup(self.batches, request, "batch"))
 
     async def cancel(self, request: web.Request) -> web.Response:
-        batch = self.batches.get(request.match_info["id"])
-        if batch is None:
-            return _error(404, "no such batch")
+        batch = _lookup(self.batches, request, "batch")
         if batch["status"] not in TERMINAL:
             batch["status"], batch["cancelling_at"] = "cancelling", int(time.time())
             self._cancel[batch["id"]].set()
-        return web.Response(body=_dumps(batch), content_type="application/json")
+        return _json(batch)
 
     async def stats(self, request: web.Request) -> web.Response:
-        return web.Response(body=_dumps({"files_uploaded": len(self.files), "batches_created": len(self.batches),
-                                         "batched": dict(self.batched)}), content_type="application/json")
+        return _json({"files_uploaded": len(self.files), "batches_created": len(self.batches),
+                      "batched": dict(self.batched)})
 
     # --- running a batch
 

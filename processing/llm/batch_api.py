@@ -110,6 +110,9 @@ class BatchClient(ChatClient):
             raise self._transport_error(exc) from None
 
     async def _pause_or_raise(self, exc: Exception, attempt: int) -> None:
+        if isinstance(exc, ApiError) and exc.status == 404:
+            raise CrdError(f"{self.base_url}: {exc}; the server has no Batch API, or the batch or file is gone "
+                           f"(see crd batches)") from None
         if isinstance(exc, ApiError) and not retryable(exc.status):
             message = fatal_message(exc.status, exc.message, self.base_url, self.model)
             raise CrdError(message or f"{self.base_url}: batch API refused: {exc}") from None

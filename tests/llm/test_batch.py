@@ -298,3 +298,14 @@ def test_the_summary_cost_has_the_batch_discount(tmp_path):
     assert cost(realtime.stats) > 0
     assert cost(batched.stats) == pytest.approx(cost(realtime.stats) / 2, abs=0.01)
     assert "batch discount saved" in batched.stats and "saved" not in realtime.stats
+
+
+def test_a_batch_the_provider_does_not_know_is_one_line(tmp_path):
+    with Simulator(SimSettings()) as sim:
+        model = batch_model(sim)
+        job = make_job("p", model, 0, (("user", "问题"),))
+        ledger = Ledger(tmp_path / LEDGER)
+        ledger.created(ledger.uploaded("file-gone", JOURNAL, model, [job.entry]), "batch-gone")
+        process = subprocess.run(crd("batches", str(tmp_path)), capture_output=True, text=True)
+    assert process.returncode == 2
+    assert process.stderr.count("\n") == 1 and "HTTP 404: no such batch" in process.stderr
