@@ -141,6 +141,10 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--hang-seconds", type=float, default=3600.0, help="how long a hang lasts")
     sim.add_argument("--api-key-env", help="accept only the key in this environment variable (default: any key)")
     sim.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+    sim.add_argument("--batch-delay", type=float, default=0.0, help="seconds each batch waits before it runs")
+    sim.add_argument("--batch-fail-rate", type=float, default=0.0, help="share of batch lines answered with an error")
+    sim.add_argument("--batch-expire-rate", type=float, default=0.0,
+                     help="share of batch lines the completion window runs out on (their batch ends expired)")
     sim.set_defaults(handler=run_sim)
     return root
 
@@ -237,6 +241,7 @@ def run_score(args: argparse.Namespace) -> int:
 
 def run_sim(args: argparse.Namespace) -> int:
     from processing.sim import SimSettings, load_answers, run_server_forever
+    from processing.sim_batch import BatchSimSettings
 
     if args.api_key_env and not os.environ.get(args.api_key_env):
         raise CrdError(f"--api-key-env: environment variable {args.api_key_env} is not set")
@@ -245,6 +250,8 @@ def run_sim(args: argparse.Namespace) -> int:
             answers=load_answers(args.answers), wrong_rate=args.wrong_rate, latency=args.latency,
             retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed,
             api_key=os.environ.get(args.api_key_env) if args.api_key_env else None,
+            batch=BatchSimSettings(delay=args.batch_delay, fail_rate=args.batch_fail_rate,
+                                   expire_rate=args.batch_expire_rate),
             **_fault_rates(args.fault),
         )
     except ValueError as exc:  # SimSettings names the bad setting

@@ -10,6 +10,7 @@ that sits in a live batch, never creates a second batch for a file, and resumes 
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -31,6 +32,19 @@ FIND_MARGIN = 300.0  # seconds of clock skew allowed when looking up a batch by 
 
 def ledger_path(journal_path: Path) -> Path:
     return journal_path.parent / LEDGER
+
+
+def skip_live_batches(jobs: list[Job], model: ModelConfig, journal_path: Path) -> list[Job]:
+    """Real-time mode leaves out requests a live batch holds: they are paid for once already."""
+    path = ledger_path(journal_path)
+    if not path.exists():
+        return jobs
+    held = {entry for upload in Ledger(path).live(journal_path.name, model.name) for entry in upload.entries}
+    kept = [job for job in jobs if job.entry not in held]
+    if len(kept) < len(jobs):
+        print(f"model {model.name}: {len(jobs) - len(kept):,} requests wait in live batches ({path}); "
+              "rerun in batch mode to collect them", file=sys.stderr)
+    return kept
 
 
 async def run_batch(jobs: list[Job], model: ModelConfig, journal, progress=None) -> None:
@@ -98,6 +112,8 @@ class BatchRun:
                 self._keep(_failed(_job(entry), reason, 1))
         for file in files:
             (self.downloads / f"{file}.jsonl").unlink(missing_ok=True)
+        if self.downloads.exists() and not any(self.downloads.iterdir()):
+            self.downloads.rmdir()
 
     async def _fetch(self, file: str) -> Path:
         path = self.downloads / f"{file}.jsonl"

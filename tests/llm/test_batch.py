@@ -88,7 +88,7 @@ def test_batch_rows_equal_realtime_rows(tmp_path):
     assert batched.finished == realtime.finished == 80
     assert rows(tmp_path / "batch").equals(rows(tmp_path / "realtime"))
     assert stats["batches_created"] == 4  # 80 requests, 25 per file
-    assert not (tmp_path / "batch" / "batches").exists() or not any((tmp_path / "batch" / "batches").iterdir())
+    assert not (tmp_path / "batch" / "batches").exists()  # result files are deleted once journaled
 
 
 def test_batch_build_equals_realtime_build_for_every_reply_shape(tmp_path):
@@ -269,6 +269,12 @@ def test_crd_batches_lists_and_cancels(tmp_path):
             time.sleep(0.02)
         listed = subprocess.run(crd("batches", str(out)), capture_output=True, text=True, check=True).stdout
         assert re.search(r"batch-sim-\S+\s+sim-deepseek-r1\s+in_progress\s+0\s+0\s+10\s+waiting", listed), listed
+        realtime = subprocess.run(crd("generate", str(prompts), "--model", MODEL, "--base-url", sim.base_url,
+                                      "--out", str(tmp_path / "other"), "-q"), capture_output=True, text=True)
+        assert realtime.returncode == 0  # another folder: nothing held
+        held = subprocess.run(crd("generate", str(prompts), "--model", MODEL, "--base-url", sim.base_url,
+                                  "--out", str(out), "-q"), capture_output=True, text=True)
+        assert "10 requests wait in live batches" in held.stderr and sim.stats()["requests"] == 10
         cancelled = subprocess.run(crd("batches", str(out), "--cancel"), capture_output=True, text=True,
                                    check=True).stdout
         assert "cancel sent" in cancelled
