@@ -160,8 +160,19 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True,
                           help="folder for journal.jsonl, generations.parquet and failures.jsonl")
     generate.add_argument("--retry-failed", action="store_true", help="ask again for requests recorded as failed")
+    generate.add_argument("--batch", dest="mode", action="store_const", const="batch",
+                          help="send through the provider's Batch API (half price, results within --batch-window)")
+    generate.add_argument("--batch-window", help="batch completion window, e.g. 24h (siliconflow: up to 336h)")
+    generate.add_argument("--batch-poll", type=float, help="seconds before the first batch status check (default 30)")
+    generate.add_argument("--batch-max-requests", type=int, help="requests per batch file (default: the preset's limit)")
     generate.add_argument("-q", "--quiet", action="store_true")
     generate.set_defaults(handler=run_generate)
+
+    batches = commands.add_parser("batches", help="status and counts of a run's batches (batch mode)")
+    batches.add_argument("run", type=Path, help="run folder holding batches.jsonl (crd generate: its --out)")
+    batches.add_argument("--cancel", action="store_true", help="cancel the batches still running; "
+                                                                "rerun the build to collect what they finished")
+    batches.set_defaults(handler=run_batches)
 
     imports = commands.add_parser("import", help="convert an existing distilled dataset into the canonical schema")
     imports.add_argument("format", help="congliu, congliu-sft, mxode, am, alpaca or sharegpt")
@@ -213,6 +224,10 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--hang-seconds", type=float, default=3600.0, help="how long a hang lasts")
     sim.add_argument("--api-key-env", help="accept only the key in this environment variable (default: any key)")
     sim.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+    sim.add_argument("--batch-delay", type=float, default=0.0, help="seconds each batch waits before it runs")
+    sim.add_argument("--batch-fail-rate", type=float, default=0.0, help="share of batch lines answered with an error")
+    sim.add_argument("--batch-expire-rate", type=float, default=0.0,
+                     help="share of batch lines the completion window runs out on (their batch ends expired)")
     sim.set_defaults(handler=run_sim)
     return root
 
@@ -328,6 +343,7 @@ def run_score(args: argparse.Namespace) -> int:
 
 def run_sim(args: argparse.Namespace) -> int:
     from processing.sim import SimSettings, load_answers, run_server_forever
+    from processing.sim_batch import BatchSimSettings
 
     if args.api_key_env and not os.environ.get(args.api_key_env):
         raise CrdError(f"--api-key-env: environment variable {args.api_key_env} is not set")
@@ -336,6 +352,8 @@ def run_sim(args: argparse.Namespace) -> int:
             answers=load_answers(args.answers, args.encoding), wrong_rate=args.wrong_rate, latency=args.latency,
             retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed,
             api_key=os.environ.get(args.api_key_env) if args.api_key_env else None,
+            batch=BatchSimSettings(delay=args.batch_delay, fail_rate=args.batch_fail_rate,
+                                   expire_rate=args.batch_expire_rate),
             **_fault_rates(args.fault),
         )
     except ValueError as exc:  # SimSettings names the bad setting
@@ -385,6 +403,13 @@ def run_generate(args: argparse.Namespace) -> int:
     return 1 if result.failures else 0
 
 
+def run_batches(args: argparse.Namespace) -> int:
+    from processing.llm.batch_status import batch_states, format_states
+
+    print(format_states(batch_states(args.run, cancel=args.cancel)))
+    return 0
+
+
 def _model_from_flags(args: argparse.Namespace):
     """A ModelConfig from `crd generate` flags; a bad value names its flag."""
     from pydantic import ValidationError
@@ -396,7 +421,8 @@ def _model_from_flags(args: argparse.Namespace):
         "api_key_env": args.api_key_env, "preset": args.preset, "max_concurrency": args.concurrency,
         "rpm": args.rpm, "tpm": args.tpm, "stream": args.stream, "timeout": args.timeout,
         "max_tokens": args.max_tokens, "temperature": args.temperature, "samples": args.samples,
-        "force_think_prefix": args.force_think_prefix,
+        "force_think_prefix": args.force_think_prefix, "mode": args.mode, "batch_window": args.batch_window,
+        "batch_poll": args.batch_poll, "batch_max_requests": args.batch_max_requests,
     }
     try:
         return ModelConfig.model_validate({name: value for name, value in fields.items() if value is not None})

@@ -20,6 +20,7 @@ class GenerationProgress:
         self.finished = 0
         self.tokens = 0
         self.cost: float | None = None
+        self.saved = 0.0  # by the batch discount, included in `cost` already
         self._started = monotonic()
         self._stopped: float | None = None
         self._shown = 0.0
@@ -31,7 +32,9 @@ class GenerationProgress:
         self.bar.total += total
         self.bar.update(done)
 
-    def update(self, record, cost: float | None = None) -> None:
+    def update(self, record, cost: float | None = None, saved: float = 0.0) -> None:
+        """`cost` is what the request cost; `saved`, what a discount took off it."""
+        self.saved += saved
         if record.status == "ok":
             self.finished += 1
             self.tokens += record.completion_tokens or 0
@@ -61,7 +64,8 @@ class GenerationProgress:
         done = self.finished + self.failures
         line = (f"{self.finished} finished, {self.failures} failed in {elapsed:,.1f} s: "
                 f"{done / max(elapsed, 1e-9):,.1f} req/s, {self.tokens / max(elapsed, 1e-9):,.0f} tok/s")
-        return line + (f", cost {self.cost:,.2f}" if self.cost is not None else "")
+        line += f", cost {self.cost:,.2f}" if self.cost is not None else ""
+        return line + (f" (batch discount saved {self.saved:,.2f})" if self.saved else "")
 
     def close(self) -> None:
         self._stopped = self._stopped or monotonic()

@@ -45,6 +45,7 @@ from aiohttp import web
 
 from processing.errors import CrdError
 from processing.pool.sources import iter_records
+from processing.sim_batch import BatchSim, BatchSimSettings
 from processing.sim_raters import RATER_MODELS, rater_kind, rater_reply
 
 __all__ = [
@@ -94,6 +95,7 @@ class SimSettings:
     rate_empty: float = 0.0
     seed: int = 0  # seed of the fault draws
     api_key: str | None = None  # None accepts any key
+    batch: BatchSimSettings = dataclasses.field(default_factory=BatchSimSettings)  # /v1/files, /v1/batches
 
     def __post_init__(self) -> None:
         for name in ("wrong_rate", *(f"rate_{kind}" for kind in FAULTS)):
@@ -662,6 +664,7 @@ def build_app(settings: SimSettings) -> web.Application:
     app.router.add_post("/v1/chat/completions", server.chat)
     app.router.add_get("/sim/stats", server.get_stats)
     app.router.add_post("/sim/reset", server.post_reset)
+    BatchSim(settings.batch).register(app)
     return app
 
 

@@ -110,12 +110,7 @@ class Engine:
         await self.endpoints.close()
 
     def cost(self, record: Record) -> float | None:
-        """Spent on one request at the configured prices; None when no price is set."""
-        if self.model.input_price is None and self.model.output_price is None:
-            return None
-        prompt = (record.prompt_tokens or 0) * (self.model.input_price or 0.0)
-        completion = (record.completion_tokens or 0) * (self.model.output_price or 0.0)
-        return (prompt + completion) / 1e6
+        return request_cost(self.model, record)
 
     async def _worker(self, queue: Iterator[Job], keep: Callable[[Record], None]) -> None:
         for job in queue:
@@ -168,6 +163,15 @@ class Engine:
         message = fatal_message(exc.status, exc.message, url, self.model)
         if message:
             raise CrdError(message + "; finished requests are saved")
+
+
+def request_cost(model: ModelConfig, record: Record) -> float | None:
+    """Spent on one request at the configured real-time prices; None when no price is set."""
+    if model.input_price is None and model.output_price is None:
+        return None
+    prompt = (record.prompt_tokens or 0) * (model.input_price or 0.0)
+    completion = (record.completion_tokens or 0) * (model.output_price or 0.0)
+    return (prompt + completion) / 1e6
 
 
 def _finished(job: Job, reply: Reply, attempts: int) -> Record:

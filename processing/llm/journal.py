@@ -23,6 +23,7 @@ import orjson
 
 from processing.errors import CrdError
 from processing.files import atomic_path
+from processing.llm.batch import run_batch, skip_live_batches
 from processing.llm.client import prefix_message, request_arguments
 from processing.llm.engine import Engine, Entry, Job, Key, Record
 from processing.llm.settings import ModelConfig
@@ -224,6 +225,10 @@ def pending(jobs: Iterable[Job], journal: Journal, retry_failed: bool) -> list[J
 
 async def run_jobs(jobs: list[Job], model: ModelConfig, journal: Journal, progress=None) -> None:
     """Send `jobs` to one model; every outcome lands in `journal`; fatal problems raise CrdError."""
+    if model.mode == "batch":  # also collects batches a killed run left behind, so it runs with no jobs too
+        await run_batch(jobs, model, journal, progress)
+        return
+    jobs = skip_live_batches(jobs, model, journal.path)
     if not jobs:
         return
     async with Engine(model) as engine:

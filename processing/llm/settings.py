@@ -9,10 +9,13 @@ from pydantic import Field
 from processing.settings import Category, Strict
 
 Preset = Literal["openai", "deepseek", "dashscope", "vllm", "sglang", "siliconflow", "openrouter", "ollama"]
+# How requests travel in batch mode (processing/llm/batch.py); never what a teacher answers.
+BATCH_FIELDS = frozenset({"mode", "batch_discount", "batch_window", "batch_max_requests", "batch_max_bytes",
+                          "batch_poll"})
 # Settings that change how requests travel, never what a teacher answers: they may change
 # mid-run without re-asking anything (journal.recipe_fingerprint leaves them out).
 TRANSPORT_FIELDS = frozenset({"base_url", "base_urls", "api_key_env", "stream", "max_concurrency", "rpm", "tpm",
-                              "timeout", "max_retries", "backoff", "input_price", "output_price"})
+                              "timeout", "max_retries", "backoff", "input_price", "output_price"}) | BATCH_FIELDS
 MATH_SUFFIX = "请一步步推理，并把最终答案放到 \\boxed{}。"
 
 
@@ -37,6 +40,12 @@ class ModelConfig(Strict):
     backoff: float = Field(1.0, ge=0, description="seconds before the first retry; doubles per retry, with jitter")
     input_price: float | None = Field(None, ge=0, description="price per million prompt tokens, for the cost shown")
     output_price: float | None = Field(None, ge=0, description="price per million completion tokens")
+    mode: Literal["realtime", "batch"] = Field("realtime", description="batch: the provider's Batch API (README: Batch mode)")
+    batch_discount: float = Field(0.5, ge=0, le=1, description="share of the real-time price a batch request costs")
+    batch_window: str = Field("24h", pattern=r"^[1-9][0-9]*h$", description="completion window (siliconflow: up to 336h)")
+    batch_max_requests: int | None = Field(None, ge=1, description="requests per batch file; default: the preset's limit")
+    batch_max_bytes: int | None = Field(None, ge=1, description="bytes per batch file; default: the preset's limit")
+    batch_poll: float = Field(30.0, gt=0, description="seconds before the first status check; grows to 10 minutes")
 
 
 class GenerationConfig(Strict):
