@@ -35,6 +35,7 @@ from processing.verify.verifier import Verifier
 from processing.config import Config
 from processing.errors import CrdError
 from processing.files import atomic_path, replace_folder
+from processing.llm.estimate import estimate, format_estimates
 from processing.llm.journal import Job, Journal, make_job, recipe_fingerprint, report_other_recipes, run_jobs
 from processing.llm.settings import TRANSPORT_FIELDS, ModelConfig
 from processing.manifest import read_manifest, write_manifest
@@ -92,6 +93,10 @@ class Build:
         self.stages.run("pool", self._pool_inputs(), self._pool, lambda _: (self.run_dir / POOL).exists())
         self.stages.run("routing", self._routing_settings(), self._route, lambda _: (self.run_dir / ROUTING).exists())
         return (self.run_dir / ROUTING_REPORT).read_text(encoding="utf-8")
+
+    def cost_estimate(self) -> str:
+        """Requests, tokens and cost per teacher for every request of the build, asked or not."""
+        return format_estimates(estimate(self.jobs(), self.config.models))
 
     def run(self) -> Summary:
         check_output_folder(self.out_dir)
@@ -308,7 +313,8 @@ def build(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False, 
 def plan(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False) -> str:
     """`crd build --dry-run`: the routing plan, with no teacher asked."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    return Build(config, out_dir, run_dir, quiet, simulated=False, retry_failed=False).plan()
+    build = Build(config, out_dir, run_dir, quiet, simulated=False, retry_failed=False)
+    return build.plan() + "\n\nbefore anything is asked:\n" + build.cost_estimate()
 
 
 def check_output_folder(out_dir: Path) -> None:

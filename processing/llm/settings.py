@@ -15,7 +15,8 @@ BATCH_FIELDS = frozenset({"mode", "batch_discount", "batch_window", "batch_max_r
 # Settings that change how requests travel, never what a teacher answers: they may change
 # mid-run without re-asking anything (journal.recipe_fingerprint leaves them out).
 TRANSPORT_FIELDS = frozenset({"base_url", "base_urls", "api_key_env", "stream", "max_concurrency", "rpm", "tpm",
-                              "timeout", "max_retries", "backoff", "input_price", "output_price"}) | BATCH_FIELDS
+                              "timeout", "max_retries", "backoff", "input_price", "output_price",
+                              "expected_completion_tokens"}) | BATCH_FIELDS
 MATH_SUFFIX = "请一步步推理，并把最终答案放到 \\boxed{}。"
 
 
@@ -40,6 +41,7 @@ class ModelConfig(Strict):
     backoff: float = Field(1.0, ge=0, description="seconds before the first retry; doubles per retry, with jitter")
     input_price: float | None = Field(None, ge=0, description="price per million prompt tokens, for the cost shown")
     output_price: float | None = Field(None, ge=0, description="price per million completion tokens")
+    expected_completion_tokens: int = Field(4000, ge=1, description="completion tokens per request assumed by `crd build --dry-run`")
     mode: Literal["realtime", "batch"] = Field("realtime", description="batch: the provider's Batch API (README: Batch mode)")
     batch_discount: float = Field(0.5, ge=0, le=1, description="share of the real-time price a batch request costs")
     batch_window: str = Field("24h", pattern=r"^[1-9][0-9]*h$", description="completion window (siliconflow: up to 336h)")

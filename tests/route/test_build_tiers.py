@@ -63,6 +63,7 @@ def built(tmp_path_factory):
 def test_dry_run_prints_the_plan_and_asks_no_teacher(built):
     _, dry, asked = built
     assert "requests per teacher:" in dry and "cut-off" in dry
+    assert "| teacher | requests | prompt tokens | completion tokens (expected) | cost |" in dry
     assert not asked
 
 
