@@ -36,7 +36,8 @@ def local_copy(tmp_path: Path, base_url: str) -> Path:
 
 def plan_counts(plan: str) -> dict[tuple[str, str], int]:
     """(tier, teacher) -> prompts from the plan's Markdown table."""
-    rows = [line.strip("|").split("|") for line in plan.splitlines() if line.startswith("|")]
+    table = plan[plan.index("| tier |"):].split("\n\n")[0].split("\nrequests per teacher")[0]
+    rows = [line.strip("|").split("|") for line in table.splitlines() if line.startswith("|")]
     header, body = [cell.strip() for cell in rows[0]], rows[2:]
     counts = {}
     for cells in body:
