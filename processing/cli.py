@@ -7,11 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from processing import demo as demo_data
 from processing.errors import CrdError
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = REPO_ROOT / "examples" / "demo.toml"
-DEMO_POOL = REPO_ROOT / "examples" / "demo" / "prompts.jsonl"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +31,7 @@ def parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="offline end-to-end run on the bundled pool against the simulator")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="dataset folder to write (default: out/demo)")
+    demo.add_argument("--base-url", help="a simulator you started with `crd sim` (default: one in-process)")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=run_demo)
 
@@ -82,7 +80,8 @@ def parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("sim", help="serve the local OpenAI-compatible simulator (not a model)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8731)
-    sim.add_argument("--answers", type=Path, default=DEMO_POOL, help="JSON Lines with prompt and reference_answer")
+    sim.add_argument("--answers", type=Path, default=demo_data.POOL,
+                     help="JSON Lines with prompt and reference_answer (default: the demo pool)")
     sim.add_argument("--wrong-rate", type=float, default=0.2, help="share of known answers given wrong on purpose")
     sim.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     sim.add_argument("--fault", action="append", default=[], metavar="KIND=RATE",
@@ -100,15 +99,21 @@ def run_demo(args: argparse.Namespace) -> int:
     from processing.config import load_config
     from processing.sim import SimSettings, Simulator, load_answers
 
-    _require_file(DEMO_CONFIG, "the demo needs the repository's examples/ folder; run it from a clone")
-    config = load_config(DEMO_CONFIG)
+    config = load_config(demo_data.CONFIG)
     print("crd demo: answers come from the crd simulator, a local test server, not a model.")
-    with Simulator(SimSettings(answers=load_answers(DEMO_POOL))) as sim:
-        for model in config.models:
-            model.base_url = sim.base_url
-        summary = _build(config, args.out, None, args.quiet, simulated=True, retry_failed=False)
+    if args.base_url:
+        summary = _demo_build(config, args, args.base_url)
+    else:
+        with Simulator(SimSettings(answers=load_answers(demo_data.POOL))) as sim:
+            summary = _demo_build(config, args, sim.base_url)
     _print_summary(summary)
     return 0
+
+
+def _demo_build(config, args: argparse.Namespace, base_url: str):
+    for model in config.models:
+        model.base_url = base_url
+    return _build(config, args.out, None, args.quiet, simulated=True, retry_failed=False)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -154,6 +159,7 @@ def run_sim(args: argparse.Namespace) -> int:
 
     if args.api_key_env and not os.environ.get(args.api_key_env):
         raise CrdError(f"--api-key-env: environment variable {args.api_key_env} is not set")
+    _require_file(args.answers, "--answers takes JSON Lines with prompt and reference_answer")
     try:
         settings = SimSettings(
             answers=load_answers(args.answers), wrong_rate=args.wrong_rate, latency=args.latency,
