@@ -128,6 +128,8 @@ def run_build(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from processing.files import atomic_path
     from processing.pool.importers import iter_import
+    from processing.publish.settings import OutputConfig
+    from processing.publish.shards import write_parquet
 
     _require_file(args.path, "give the path of a downloaded dataset file")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +138,7 @@ def run_import(args: argparse.Namespace) -> int:
     rows = parts = 0
     for part, frame in enumerate(iter_import(args.format, args.path)):
         with atomic_path(args.out / f"part-{part:05d}.parquet") as temporary:
-            frame.write_parquet(temporary)
+            write_parquet(frame.to_arrow(), temporary, OutputConfig().row_group_bytes)  # the build's writer
         rows, parts = rows + len(frame), part + 1
     print(f"imported {rows} rows from {args.path} as {args.format} into {args.out} ({parts} Parquet parts)")
     return 0

@@ -29,19 +29,29 @@ def write_config(table: pa.Table, out_dir: Path, config: str, max_shard_bytes: i
     return [data_dir / config / name for name in names]
 
 
+def write_parquet(table: pa.Table, path: Path, row_group_bytes: int) -> None:
+    """One Parquet file with row groups of about `row_group_bytes` uncompressed and a page index.
+
+    Hub viewers choke on huge row groups, and long reasoning rows make a row count a poor
+    measure, so the group size comes from the table's average bytes per row.
+    """
+    rows_per_group = max(1, row_group_bytes // _bytes_per_row(table))
+    pq.write_table(table, path, row_group_size=rows_per_group, compression="zstd", write_page_index=True)
+
+
 def _write_shards(table: pa.Table, folder: Path, max_shard_bytes: int, row_group_bytes: int) -> list[str]:
-    bytes_per_row = max(1, table.nbytes // max(1, table.num_rows))
-    rows_per_shard = max(1, max_shard_bytes // bytes_per_row)
-    # Hub viewers choke on huge row groups; long reasoning rows make row counts misleading.
-    rows_per_group = max(1, row_group_bytes // bytes_per_row)
+    rows_per_shard = max(1, max_shard_bytes // _bytes_per_row(table))
     count = max(1, math.ceil(table.num_rows / rows_per_shard))
     names = []
     for index in range(count):
         name = SHARD_NAME.format(index=index, count=count)
-        part = table.slice(index * rows_per_shard, rows_per_shard)
-        pq.write_table(part, folder / name, row_group_size=rows_per_group, compression="zstd", write_page_index=True)
+        write_parquet(table.slice(index * rows_per_shard, rows_per_shard), folder / name, row_group_bytes)
         names.append(name)
     return names
+
+
+def _bytes_per_row(table: pa.Table) -> int:
+    return max(1, table.nbytes // max(1, table.num_rows))
 
 
 def _swap_in(staging: Path, final: Path) -> None:
