@@ -77,6 +77,30 @@ def parser() -> argparse.ArgumentParser:
     pool.add_argument("--out", type=Path, required=True, help="run folder for pool.parquet and pool/ (rejects, summary)")
     pool.set_defaults(handler=run_pool)
 
+    push = commands.add_parser(
+        "push", help="upload an output folder to a Hugging Face dataset repository, tagged",
+        epilog="example: crd push out/my-dataset --repo me/chinese-r1-distill --tag v1.0 --dry-run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    push.add_argument("out", type=Path, help="the --out folder of a build")
+    push.add_argument("--repo", required=True, help="USER/NAME of the dataset repository (created if missing)")
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument("--revision", help="branch to push to (created if missing; default main)")
+    push.add_argument("--tag", help="tag the pushed commit, e.g. v1.0")
+    push.add_argument("--message", help="commit message")
+    push.add_argument("--dry-run", action="store_true",
+                      help="list what would be uploaded and the card's configs; offline, no token needed")
+    push.set_defaults(handler=run_push)
+
+    pull = commands.add_parser(
+        "pull", help="download a published dataset version into a folder",
+        epilog="example: crd pull me/chinese-r1-distill@v1.0 --out out/v1.0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pull.add_argument("repo", help="USER/NAME, optionally @REVISION (a tag, branch or commit)")
+    pull.add_argument("--out", type=Path, required=True, help="folder to download into")
+    pull.set_defaults(handler=run_pull)
+
     sim = commands.add_parser("sim", help="serve the local OpenAI-compatible simulator (not a model)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8731)
@@ -153,6 +177,29 @@ def run_pool(args: argparse.Namespace) -> int:
     print(format_summary(result.summary))
     print("seconds: " + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in result.seconds.items()))
     print(f"pool of {result.pool.height} prompts written to {args.out / 'pool.parquet'}; rejects in {args.out / 'pool'}")
+    return 0
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from processing.publish.hub import format_plan, plan_push, push
+
+    plan = plan_push(args.out, args.repo, args.tag)
+    if args.dry_run:
+        print(format_plan(plan, args.revision, args.tag))
+        return 0
+    print(plan.version_note)
+    commit = push(plan, private=args.private, revision=args.revision, tag=args.tag, message=args.message)
+    where = f"{args.repo}@{args.tag or args.revision or 'main'}"
+    print(f"pushed {len(plan.files)} files to the dataset {args.repo} (commit {commit[:12]}); "
+          f"load it with load_dataset({args.repo!r}) or `crd pull {where} --out DIR`")
+    return 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    from processing.publish.hub import pull
+
+    out = pull(args.repo, args.out)
+    print(f"pulled {args.repo} into {out}")
     return 0
 
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 import json
 import os
 
-import pyarrow as pa
 import pytest
-import yaml
 from datasets import load_dataset
 
 from processing.publish.llamafactory import INFO_FILE, write_llamafactory_info
-from processing.publish.shards import write_config
-from processing.schema import FULL_SCHEMA, derive, sft_output
+from processing.schema import sft_output
+
+from output_folder import ROWS
 
 SOURCE_KEYS = {"hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name", "file_name"}
 ENTRY_KEYS = SOURCE_KEYS | {"formatting", "ranking", "subset", "split", "folder", "num_samples", "columns", "tags"}
@@ -74,26 +73,6 @@ def _sharegpt(row: dict, entry: dict) -> dict:
     return {"user": contents[:-1:2], "assistant": contents[-1]}
 
 
-ROWS = [
-    {"prompt": "鸡兔同笼，共有头35个，脚94只，问鸡兔各几只？", "reasoning": "设鸡x只……", "response": "鸡23只，兔12只。", "score": 10.0},
-    {"prompt": "把“春眠不觉晓”翻译成英文。", "reasoning": "这是孟浩然的诗。", "response": "Asleep in spring, I miss the dawn.", "score": None},
-]
-
-
-@pytest.fixture
-def out(tmp_path):
-    """A small output folder written by the build's own shard writer."""
-    full = pa.Table.from_pylist(
-        [{**row, "id": f"id{index:010d}", "source": "测试", "prompt_id": str(index)} for index, row in enumerate(ROWS)],
-        schema=FULL_SCHEMA,
-    )
-    configs = ["default", "sft", "messages", "full"]
-    for name in configs:
-        write_config(derive(full, name), tmp_path, name, max_shard_bytes=1 << 20, row_group_bytes=1 << 16)
-    assert write_llamafactory_info(tmp_path, configs) == tmp_path / INFO_FILE
-    return tmp_path
-
-
 @pytest.mark.parametrize("name", ["sft", "messages"])
 def test_llamafactory_sees_prompt_and_think_tagged_answer(out, name):
     aligned = lf_load(out, name)
@@ -110,7 +89,5 @@ def test_only_trainable_materialized_configs_are_registered(tmp_path):
 
 def test_datasets_still_loads_the_folder_beside_dataset_info_json(out):
     """`datasets` also knows a file of that name; it must not mistake the folder for a saved dataset."""
-    configs = [{"config_name": name, "data_files": [{"split": "train", "path": f"data/{name}/train-*"}]}
-               for name in ("default", "sft")]
-    (out / "README.md").write_text("---\n" + yaml.safe_dump({"configs": configs}) + "---\n", encoding="utf-8")
+    assert (out / INFO_FILE).exists()
     assert load_dataset(str(out), "sft", split="train")["instruction"] == [row["prompt"] for row in ROWS]
