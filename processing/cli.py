@@ -101,6 +101,23 @@ def parser() -> argparse.ArgumentParser:
     pull.add_argument("--out", type=Path, required=True, help="folder to download into")
     pull.set_defaults(handler=run_pull)
 
+    compare = commands.add_parser(
+        "compare", help="draw the prompts of two datasets on one semantic map, with their overlap",
+        epilog="example: crd compare out/my-dataset pool.parquet --out map.png\n"
+               "         crd compare alpaca_zh.jsonl ape210k.jsonl --column-a instruction --column-b question --out map.png\n"
+               'needs the viz extra: pip install "chinese-reasoning-distil[viz]"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument("a", help="output or pulled dataset folder, pool.parquet, parts folder or glob, JSON Lines, …")
+    compare.add_argument("b", help="the same kinds as A")
+    compare.add_argument("--out", type=Path, required=True, help="PNG to write")
+    compare.add_argument("--column-a", default="prompt",
+                         help='prompt column of A, or a template such as "{instruction}\n{input}" (default: prompt)')
+    compare.add_argument("--column-b", default="prompt", help="the same for B")
+    compare.add_argument("--sample", type=int, default=200_000, help="prompts per side at most (default 200,000)")
+    compare.add_argument("--embedding", help="a local sentence-transformers model folder (default: TF-IDF + SVD)")
+    compare.set_defaults(handler=run_compare)
+
     sim = commands.add_parser("sim", help="serve the local OpenAI-compatible simulator (not a model)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8731)
@@ -200,6 +217,20 @@ def run_pull(args: argparse.Namespace) -> int:
 
     out = pull(args.repo, args.out)
     print(f"pulled {args.repo} into {out}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from processing.publish.compare import compare, draw_map, read_side, require_viz, summary_lines
+
+    require_viz()
+    if args.sample < 2:
+        raise CrdError("--sample: give at least 2 prompts per side")
+    result = compare(read_side(args.a, args.column_a, args.sample), read_side(args.b, args.column_b, args.sample),
+                     args.embedding)
+    print("\n".join(summary_lines(result)))
+    print("seconds: " + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in result.seconds.items()))
+    print(f"map written to {draw_map(result, args.out)}")
     return 0
 
 
