@@ -226,10 +226,9 @@ def run_compare(args: argparse.Namespace) -> int:
     require_viz()
     if args.sample < 2:
         raise CrdError("--sample: give at least 2 prompts per side")
-    result = compare(read_side(args.a, args.column_a, args.sample), read_side(args.b, args.column_b, args.sample),
-                     args.embedding)
+    sides = [read_side(path, column, args.sample) for path, column in ((args.a, args.column_a), (args.b, args.column_b))]
+    result = compare(*sides, args.embedding, say=lambda line: print(line, flush=True))
     print("\n".join(summary_lines(result)))
-    print("seconds: " + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in result.seconds.items()))
     print(f"map written to {draw_map(result, args.out)}")
     return 0
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from processing.errors import CrdError
 from processing.pool.sources import SourceConfig, read_source
@@ -52,7 +52,6 @@ class Comparison:
     b_near_a_mixed: float
     points: np.ndarray  # (len(a) + len(b), 2): A's rows first
     embedding: str
-    seconds: dict[str, float]
 
 
 def read_side(path: str, column: str, sample: int | None) -> Side:
@@ -66,25 +65,29 @@ def read_side(path: str, column: str, sample: int | None) -> Side:
     return Side(_label(path), prompts.to_list(), total)
 
 
-def compare(a: Side, b: Side, embedding: str | None = None) -> Comparison:
+def compare(a: Side, b: Side, embedding: str | None = None, say: Callable[[str], None] = print) -> Comparison:
+    """Embed both sides in one space, find each prompt's nearest neighbour, lay out the map.
+
+    `say` gets one line as each stage ends (they take minutes at 200,000 prompts a side)."""
     require_viz()
-    seconds: dict[str, float] = {}
     clock = time.perf_counter()
     texts = [text[:EMBED_CHARS] for text in a.prompts + b.prompts]
     vectors, described = (_sentence_vectors(texts, embedding) if embedding else _tfidf_svd_vectors(texts))
-    seconds["embed"], clock = time.perf_counter() - clock, time.perf_counter()
+    say(f"embedded {len(texts):,} prompts in {time.perf_counter() - clock:.0f} s ({described})")
+    clock = time.perf_counter()
     neighbours, distances, index = _neighbour_graph(vectors)
-    seconds["neighbours"], clock = time.perf_counter() - clock, time.perf_counter()
+    say(f"nearest-neighbour graph in {time.perf_counter() - clock:.0f} s")
+    clock = time.perf_counter()
+    points = _layout(vectors, (neighbours, distances, index))
+    say(f"2-D layout in {time.perf_counter() - clock:.0f} s")
     in_b = np.arange(len(texts)) >= len(a.prompts)
     nearest_in_b = in_b[neighbours[:, 1]]
-    points = _layout(vectors, (neighbours, distances, index))
-    seconds["map"] = time.perf_counter() - clock
     n_a, n_b = len(a.prompts), len(b.prompts)
     return Comparison(
         a, b,
         a_near_b=float(nearest_in_b[~in_b].mean()), b_near_a=float((~nearest_in_b[in_b]).mean()),
         a_near_b_mixed=n_b / max(1, n_a + n_b - 1), b_near_a_mixed=n_a / max(1, n_a + n_b - 1),
-        points=points, embedding=described, seconds=seconds,
+        points=points, embedding=described,
     )
 
 

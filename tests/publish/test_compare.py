@@ -98,3 +98,11 @@ def test_two_halves_of_one_dataset_mix_as_if_at_random(tmp_path, capsys):
                  "--out", str(tmp_path / "map.png")]) == 0
     observed, mixed = shares(capsys.readouterr().out)
     assert abs(observed - mixed) < 0.1
+
+
+@needs_viz
+def test_embedding_must_be_a_local_model_folder(tmp_path, capsys):
+    (tmp_path / "a.jsonl").write_text('{"prompt": "你好"}\n{"prompt": "再见"}\n', encoding="utf-8")
+    assert main(["compare", str(tmp_path / "a.jsonl"), str(tmp_path / "a.jsonl"), "--embedding", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "m.png")]) == 2
+    assert "--embedding" in capsys.readouterr().err and not (tmp_path / "m.png").exists()
