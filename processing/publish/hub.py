@@ -42,6 +42,7 @@ class PushPlan:
     repo_id: str
     folder: Path
     files: list[tuple[str, int]]  # path in the repository, bytes
+    left_out: list[str]  # files in the folder that are not part of the dataset
     configs: list[str]  # "name: data/name/train-*"
     version: str | None  # written into the card's YAML before upload
     version_note: str  # where the version came from, or why none is written
@@ -58,17 +59,19 @@ def plan_push(folder: Path, repo_id: str, tag: str | None) -> PushPlan:
     folder = Path(folder)
     if not (folder / "README.md").is_file() or not (folder / "data").is_dir():
         raise CrdError(f"{folder}: not a crd output folder (no README.md and data/); give the --out of a build")
-    files = [(path, (folder / path).stat().st_size) for path in upload_paths(folder)]
-    _refuse_secrets(folder, [path for path, _ in files])
-    version, note = _version(folder, tag)
-    return PushPlan(repo_id, folder, files, _card_configs(folder / "README.md"), version, note)
-
-
-def upload_paths(folder: Path) -> list[str]:
-    """The files upload_folder sends, chosen with huggingface_hub's own filter."""
     every = sorted(p.relative_to(folder).as_posix() for p in folder.glob("**/*") if p.is_file())
+    sent = upload_paths(every)
+    files = [(path, (folder / path).stat().st_size) for path in sent]
+    _refuse_secrets(folder, sent)
+    version, note = _version(folder, tag)
+    left_out = sorted(set(every) - set(sent))
+    return PushPlan(repo_id, folder, files, left_out, _card_configs(folder / "README.md"), version, note)
+
+
+def upload_paths(paths: list[str]) -> list[str]:
+    """Which of a folder's files (relative paths) upload_folder sends, by huggingface_hub's own filter."""
     ignore = IGNORE_PATTERNS + DEFAULT_IGNORE_PATTERNS
-    return list(filter_repo_objects(every, allow_patterns=ALLOW_PATTERNS, ignore_patterns=ignore))
+    return list(filter_repo_objects(paths, allow_patterns=ALLOW_PATTERNS, ignore_patterns=ignore))
 
 
 def push(plan: PushPlan, *, private: bool, revision: str | None, tag: str | None, message: str | None) -> str:
@@ -117,6 +120,9 @@ def format_plan(plan: PushPlan, revision: str | None, tag: str | None) -> str:
     lines = [f"would upload {len(plan.files)} files ({_size(total)}) from {plan.folder} to the dataset "
              f"{plan.repo_id} (branch {revision or 'main'}{', tag ' + tag if tag else ''}):"]
     lines += [f"  {size:>12,}  {path}" for path, size in plan.files]
+    if plan.left_out:
+        shown = ", ".join(plan.left_out[:5]) + (", …" if len(plan.left_out) > 5 else "")
+        lines.append(f"left out, not part of the dataset: {len(plan.left_out)} files ({shown})")
     lines.append("card configs: " + (", ".join(plan.configs) or "none"))
     lines.append(plan.version_note)
     return "\n".join(lines)

@@ -159,7 +159,8 @@ def test_pushed_folder_pulls_back_byte_for_byte(fake, published, tmp_path):
     pulled = tmp_path / "pulled"
     assert main(["pull", "me/zh-r1@v1.2", "--out", str(pulled)]) == 0
     assert fake.call("snapshot_download") == {"repo_id": "me/zh-r1", "revision": "v1.2", "repo_type": "dataset"}
-    assert hub.upload_paths(pulled) == sorted(DATASET_FILES)
+    pulled_files = sorted(p.relative_to(pulled).as_posix() for p in pulled.glob("**/*") if p.is_file())
+    assert hub.upload_paths(pulled_files) == sorted(DATASET_FILES)
     for path in DATASET_FILES:
         assert (pulled / path).read_bytes() == (published / path).read_bytes(), path
 
@@ -195,6 +196,7 @@ def test_dry_run_lists_files_and_configs_offline_without_token(published, monkey
     assert f"{size:,}  data/sft/train-00000-of-00001.parquet" in printed
     assert "card configs: default: data/default/train-*, sft: data/sft/train-*" in printed
     assert "version v1.2" in printed
+    assert "left out, not part of the dataset: 6 files (.env, data/.sft.staging/" in printed
     assert (published / "README.md").read_bytes() == before
 
 
