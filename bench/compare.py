@@ -5,8 +5,8 @@
 Side A: Alpaca texts joined in pairs (bench/pool_data.paired), plus a planted 5% of
 renumbered Ape210K problems; side B: renumbered Ape210K problems only. Both are built from
 ../shared/data, written as JSON Lines and compared through the CLI. Printed: the CLI's
-own lines (overlap figures and seconds per stage), then wall and CPU seconds of the whole
-command and peak RSS. The planted share is the expected answer for "A's prompts whose
+own lines (each stage's seconds as it ends, the overlap figures), then wall and CPU
+seconds of the whole command and peak RSS. The planted share is the expected answer for "A's prompts whose
 nearest neighbour is in B" (a little more: an Alpaca pair about numbers may land there too).
 """
 
