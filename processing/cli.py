@@ -14,13 +14,10 @@ from contextlib import contextmanager, nullcontext
 from importlib import metadata
 from pathlib import Path
 
+from processing import demo as demo_data
 from processing.errors import CrdError
 from processing.files import check_folder
 from processing.textio import encoding_name
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = REPO_ROOT / "examples" / "demo.toml"
-DEMO_POOL = REPO_ROOT / "examples" / "demo" / "prompts.jsonl"
 
 
 # What survives a full disk, per command: the journal keeps every finished request and
@@ -125,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="offline end-to-end run on the bundled pool against the simulator")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="dataset folder to write (default: out/demo)")
+    demo.add_argument("--base-url", help="a simulator you started with `crd sim` (default: one in-process)")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=run_demo)
 
@@ -210,10 +208,52 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("-q", "--quiet", action="store_true")
     check.set_defaults(handler=run_verify)
 
+    push = commands.add_parser(
+        "push", help="upload an output folder to a Hugging Face dataset repository, tagged",
+        epilog="example: crd push out/my-dataset --repo me/chinese-r1-distill --tag v1.0 --dry-run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    push.add_argument("out", type=Path, help="the --out folder of a build")
+    push.add_argument("--repo", required=True, help="USER/NAME of the dataset repository (created if missing)")
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument("--revision", help="branch to push to (created if missing; default main)")
+    push.add_argument("--tag", help="tag the pushed commit, e.g. v1.0")
+    push.add_argument("--message", help="commit message")
+    push.add_argument("--dry-run", action="store_true",
+                      help="list what would be uploaded and the card's configs; offline, no token needed")
+    push.set_defaults(handler=run_push)
+
+    pull = commands.add_parser(
+        "pull", help="download a published dataset version into a folder",
+        epilog="example: crd pull me/chinese-r1-distill@v1.0 --out out/v1.0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pull.add_argument("repo", help="USER/NAME, optionally @REVISION (a tag, branch or commit)")
+    pull.add_argument("--out", type=Path, required=True, help="folder to download into")
+    pull.set_defaults(handler=run_pull)
+
+    compare = commands.add_parser(
+        "compare", help="draw the prompts of two datasets on one semantic map, with their overlap",
+        epilog="example: crd compare out/my-dataset pool.parquet --out map.png\n"
+               "         crd compare alpaca_zh.jsonl ape210k.jsonl --column-a instruction --column-b question --out map.png\n"
+               'needs the viz extra: pip install "chinese-reasoning-distil[viz]"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument("a", help="output or pulled dataset folder, pool.parquet, parts folder or glob, JSON Lines, …")
+    compare.add_argument("b", help="the same kinds as A")
+    compare.add_argument("--out", type=Path, required=True, help="PNG to write")
+    compare.add_argument("--column-a", default="prompt",
+                         help='prompt column of A, or a template such as "{instruction}\n{input}" (default: prompt)')
+    compare.add_argument("--column-b", default="prompt", help="the same for B")
+    compare.add_argument("--sample", type=int, default=200_000, help="prompts per side at most (default 200,000)")
+    compare.add_argument("--embedding", help="a local sentence-transformers model folder (default: TF-IDF + SVD)")
+    compare.set_defaults(handler=run_compare)
+
     sim = commands.add_parser("sim", help="serve the local OpenAI-compatible simulator (not a model)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8731)
-    sim.add_argument("--answers", type=Path, default=DEMO_POOL, help="JSON Lines with prompt and reference_answer")
+    sim.add_argument("--answers", type=Path, default=demo_data.POOL,
+                     help="JSON Lines with prompt and reference_answer (default: the demo pool)")
     _encoding_flag(sim, "of the --answers file")
     sim.add_argument("--wrong-rate", type=float, default=0.2, help="share of known answers given wrong on purpose")
     sim.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
@@ -247,16 +287,22 @@ def run_demo(args: argparse.Namespace) -> int:
     from processing.config import load_config
     from processing.sim import SimSettings, Simulator, load_answers
 
-    _require_file(DEMO_CONFIG, "the demo needs the repository's examples/ folder; run it from a clone")
-    config = load_config(DEMO_CONFIG)
+    config = load_config(demo_data.CONFIG)
     run_dir = _output_folders(args.out, None)
     print("crd demo: answers come from the crd simulator, a local test server, not a model.")
-    with Simulator(SimSettings(answers=load_answers(DEMO_POOL))) as sim:
-        for model in config.models:
-            model.base_url = sim.base_url
-        summary = _build(config, args.out, run_dir, args.quiet, simulated=True, retry_failed=False)
+    if args.base_url:
+        summary = _demo_build(config, args, args.base_url, run_dir)
+    else:
+        with Simulator(SimSettings(answers=load_answers(demo_data.POOL))) as sim:
+            summary = _demo_build(config, args, sim.base_url, run_dir)
     _print_summary(summary)
     return 0
+
+
+def _demo_build(config, args: argparse.Namespace, base_url: str, run_dir: Path):
+    for model in config.models:
+        model.base_url = base_url
+    return _build(config, args.out, run_dir, args.quiet, simulated=True, retry_failed=False)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -295,6 +341,8 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from processing.files import atomic_path
     from processing.pool.importers import iter_import
+    from processing.publish.settings import OutputConfig
+    from processing.publish.shards import write_parquet
 
     _require_file(args.path, "give the path of a downloaded dataset file")
     check_folder(args.out)
@@ -304,7 +352,7 @@ def run_import(args: argparse.Namespace) -> int:
     rows = parts = 0
     for part, frame in enumerate(iter_import(args.format, args.path, encoding=args.encoding)):
         with atomic_path(args.out / f"part-{part:05d}.parquet") as temporary:
-            frame.write_parquet(temporary)
+            write_parquet(frame.to_arrow(), temporary, OutputConfig().row_group_bytes)  # the build's writer
         rows, parts = rows + len(frame), part + 1
     print(f"imported {rows} rows from {args.path} as {args.format} into {args.out} ({parts} Parquet parts)")
     return 0
@@ -338,6 +386,41 @@ def run_score(args: argparse.Namespace) -> int:
                        retry_failed=args.retry_failed)
     print(format_plan(plan, config.complexity))
     print(f"plot: {plan.plot}; ratings: {plan.plot.with_name('scores.parquet')}")
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from processing.publish.hub import format_plan, plan_push, push
+
+    plan = plan_push(args.out, args.repo, args.tag)
+    if args.dry_run:
+        print(format_plan(plan, args.revision, args.tag))
+        return 0
+    print(plan.version_note)
+    commit = push(plan, private=args.private, revision=args.revision, tag=args.tag, message=args.message)
+    where = f"{args.repo}@{args.tag or args.revision or 'main'}"
+    print(f"pushed {len(plan.files)} files to the dataset {args.repo} (commit {commit[:12]}); "
+          f"load it with load_dataset({args.repo!r}) or `crd pull {where} --out DIR`")
+    return 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    from processing.publish.hub import pull
+
+    out = pull(args.repo, args.out)
+    print(f"pulled {args.repo} into {out}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from processing.publish.compare import compare, draw_map, read_side, require_viz, summary_lines
+
+    require_viz()
+    if args.sample < 2:
+        raise CrdError("--sample: give at least 2 prompts per side")
+    sides = [read_side(path, column, args.sample) for path, column in ((args.a, args.column_a), (args.b, args.column_b))]
+    result = compare(*sides, args.embedding, say=lambda line: print(line, flush=True))
+    print("\n".join(summary_lines(result)))
+    print(f"map written to {draw_map(result, args.out)}")
     return 0
 
 
@@ -347,6 +430,7 @@ def run_sim(args: argparse.Namespace) -> int:
 
     if args.api_key_env and not os.environ.get(args.api_key_env):
         raise CrdError(f"--api-key-env: environment variable {args.api_key_env} is not set")
+    _require_file(args.answers, "--answers takes JSON Lines with prompt and reference_answer")
     try:
         settings = SimSettings(
             answers=load_answers(args.answers, args.encoding), wrong_rate=args.wrong_rate, latency=args.latency,

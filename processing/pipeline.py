@@ -42,6 +42,7 @@ from processing.manifest import read_manifest, write_manifest
 from processing.pool.run import build_pool
 from processing.progress import GenerationProgress
 from processing.publish import card, shards
+from processing.publish.llamafactory import INFO_FILE, write_llamafactory_info
 from processing.route.run import format_plan, plan_routes
 from processing.schema import FULL_SCHEMA, SCHEMAS, derive, stable_id
 from processing.stages import Stages, digest, file_digest
@@ -53,6 +54,7 @@ ROUTING_REPORT = "routing.txt"  # the complexity distribution, the cut-off and t
 SCORED = "scored.parquet"
 JOURNAL = "journal.jsonl"
 FAILURES = "failures.jsonl"
+CARD_OUTPUTS = [*card.CARD_FILES, INFO_FILE]  # what the card stage writes into the dataset folder
 
 
 @dataclass
@@ -247,7 +249,7 @@ class Build:
         self.stages.run("shards", shard_settings, self._write_shards, lambda r: self._reuse_published(r, ["data"]))
         recipe = self.config.model_dump(mode="json", exclude={"models": {"__all__": TRANSPORT_FIELDS}})
         card_settings = [recipe, self.simulated, _package_version()]
-        self.stages.run("card", card_settings, self._write_card, lambda r: self._reuse_published(r, card.CARD_FILES))
+        self.stages.run("card", card_settings, self._write_card, lambda r: self._reuse_published(r, CARD_OUTPUTS))
         write_manifest(self.staging, self.config, self.stages.results, simulated=self.simulated)
         replace_folder(self.staging, self.out_dir)
 
@@ -284,9 +286,12 @@ class Build:
         return counts | ({"removed": removed} if removed else {}), None
 
     def _write_card(self) -> tuple[dict, None]:
+        """The card with its figures, and LLaMA-Factory's dataset_info.json beside the shards."""
         written = card.write_card(self.config, self.run_dir / SCORED, self.staging, self.simulated,
                                   self.stages.results, repo_id=self.out_dir.name)
-        return {name: int(name in written) for name in card.CARD_FILES}, None
+        if write_llamafactory_info(self.staging, self.config.output.configs):
+            written = [*written, INFO_FILE]
+        return {name: int(name in written) for name in CARD_OUTPUTS}, None
 
     def _summary(self, generation: dict) -> Summary:
         stats = pl.scan_parquet(self.run_dir / SCORED)

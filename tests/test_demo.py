@@ -13,13 +13,11 @@ import pytest
 from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
+from processing import demo as demo_data
 from processing.schema import NANOID_ALPHABET, SCHEMAS, sft_output
 from processing.sim import SHAPES, expected_answer, load_answers
 
-from helpers import REPO
-
-REPO = REPO
-DEMO_POOL = REPO / "examples" / "demo" / "prompts.jsonl"
+DEMO_POOL = demo_data.POOL
 DOCUMENTED_COLUMNS = {
     "default": ["id", "prompt", "reasoning", "response", "score", "source"],
     "sft": ["id", "instruction", "input", "output", "score", "source"],

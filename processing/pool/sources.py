@@ -289,7 +289,9 @@ def _load_local_dataset(path: Path, split: str):
     import datasets
 
     try:
-        if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
+        # state.json, as `datasets` itself checks: a dataset repository on disk may hold a
+        # dataset_info.json too (crd's outputs do, for LLaMA-Factory).
+        if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
             loaded = datasets.load_from_disk(str(path))
             return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
         return datasets.load_dataset(str(path), split=split)

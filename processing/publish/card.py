@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import string
 from importlib.metadata import version
+from importlib.resources import files
 from pathlib import Path
 
 import datasets
@@ -20,7 +21,7 @@ from processing.files import atomic_path
 from processing.publish.plots import write_plots
 from processing.schema import SCHEMAS
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "dataset_card" / "template.md"
+TEMPLATE = files("processing.publish") / "templates" / "card.md"  # package data: ships in the wheel
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
 SIMULATOR_NOTICE = (

@@ -25,6 +25,12 @@ def parquet_options(schema: pa.Schema) -> dict:
             "use_dictionary": [name for name in schema.names if name not in LONG_TEXT]}
 
 
+def write_parquet(table: pa.Table, path: Path, row_group_bytes: int) -> None:
+    """One Parquet file (an import part) with row groups of about `row_group_bytes` and a page index."""
+    rows_per_group = max(1, row_group_bytes // max(1, table.nbytes // max(1, table.num_rows)))
+    pq.write_table(table, path, row_group_size=rows_per_group, **parquet_options(table.schema))
+
+
 class ShardWriter:
     """Rows in, shards of at most `max_shard_bytes` and row groups of about `row_group_bytes` out.
 
