@@ -300,7 +300,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_build(config, args: argparse.Namespace, base_url: str, run_dir: Path):
-    for model in config.models:
+    for model in [*config.models, *config.complexity.scorers, *([config.judge] if config.judge else [])]:
         model.base_url = base_url
     return _build(config, args.out, run_dir, args.quiet, simulated=True, retry_failed=False)
 

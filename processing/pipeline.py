@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from processing import verify
-from processing.verify.judge import Judge, judge_inputs, merge_judged, rows_to_judge
+from processing.verify.judge import Judge, judge_description, judge_inputs, merge_judged, rows_to_judge
 from processing.verify.filters import flag_counts
 from processing.verify.select import selected_ids
 from processing.verify.verifier import Verifier
@@ -50,6 +50,7 @@ from processing.stages import Stages, digest, file_digest
 BATCH_ROWS = 2000  # rows read, verified and written at a time
 POOL = "pool.parquet"
 ROUTING = "routing.parquet"
+COMPLEXITY_PLOT = Path("complexity") / "scores.png"  # written by the routing stage when prompts are scored
 ROUTING_REPORT = "routing.txt"  # the complexity distribution, the cut-off and the tier × teacher plan
 SCORED = "scored.parquet"
 JOURNAL = "journal.jsonl"
@@ -287,8 +288,15 @@ class Build:
 
     def _write_card(self) -> tuple[dict, None]:
         """The card with its figures, and LLaMA-Factory's dataset_info.json beside the shards."""
-        written = card.write_card(self.config, self.run_dir / SCORED, self.staging, self.simulated,
-                                  self.stages.results, repo_id=self.out_dir.name)
+        record = card.BuildRecord(
+            stages=self.stages.results,
+            routing_report=(self.run_dir / ROUTING_REPORT).read_text(encoding="utf-8"),
+            complexity_plot=self.run_dir / COMPLEXITY_PLOT,
+            judge=judge_description(self.config.judge) if self.config.judge else "",
+            keep=selected_ids(self.run_dir / SCORED, self.config.verify.select)[0],
+        )
+        written = card.write_card(self.config, self.run_dir / SCORED, self.staging, self.simulated, record,
+                                  repo_id=self.out_dir.name)
         if write_llamafactory_info(self.staging, self.config.output.configs):
             written = [*written, INFO_FILE]
         return {name: int(name in written) for name in CARD_OUTPUTS}, None
