@@ -430,7 +430,6 @@ def run_sim(args: argparse.Namespace) -> int:
 
     if args.api_key_env and not os.environ.get(args.api_key_env):
         raise CrdError(f"--api-key-env: environment variable {args.api_key_env} is not set")
-    _require_file(args.answers, "--answers takes JSON Lines with prompt and reference_answer")
     try:
         settings = SimSettings(
             answers=load_answers(args.answers, args.encoding), wrong_rate=args.wrong_rate, latency=args.latency,

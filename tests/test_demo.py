@@ -107,8 +107,8 @@ def test_wrong_answers_score_zero_and_right_ones_ten(demo_out):
     outcomes = {True: 0, False: 0}
     for row in full:
         expected = expected_answer(row["prompt"], answers, 0.2, row["model"])
-        if expected is None:
-            assert row["score"] is None
+        if expected is None:  # no reference answer: the demo's simulated judge rates it
+            assert row["verify_method"] == "judge" and (row["score"] is None or 0 <= row["score"] <= 10)
             continue
         given, correct = expected
         outcomes[correct] += 1

@@ -68,7 +68,8 @@ def test_a_changed_temperature_asks_every_request_again_and_the_card_says_so(tmp
     assert f"{len(PROMPTS)} finished answers were made with other settings" in rerun.stderr
     assert stage_status(rerun)["generation"] == "recomputed"
     card = (out / "README.md").read_text(encoding="utf-8")
-    assert "temperature 1.3" in card and "temperature 0.6" not in card
+    teacher = next(line for line in card.splitlines() if line.startswith("| `sim-deepseek-r1` |"))
+    assert "| 1.3 |" in teacher and "0.6" not in teacher
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["config"]["models"][0]["temperature"] == 1.3
 

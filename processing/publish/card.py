@@ -174,10 +174,13 @@ def _teachers(config) -> str:
     return "\n".join(lines)
 
 
+RUN_HISTORY = {"asked"}  # how many requests this particular run sent: not a property of the dataset
+
+
 def _stage_table(stages) -> str:
     lines = ["| stage | counts |", "|---|---|"]
     for stage in stages:
-        counts = "; ".join(f"{key}: {_plain(value)}" for key, value in stage.counts.items())
+        counts = "; ".join(f"{key}: {_plain(value)}" for key, value in stage.counts.items() if key not in RUN_HISTORY)
         lines.append(f"| {stage.name} | {counts} |")
     return "\n".join(lines)
 

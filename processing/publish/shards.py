@@ -68,16 +68,23 @@ class ShardWriter:
         return final
 
     def _flush(self) -> None:
+        """Write the pending rows: row groups of about row_group_bytes, a new shard whenever one is full."""
         if not self._pending:
             return
         group = pa.concat_tables(self._pending)
         self._pending, self._pending_bytes = [], 0
-        if self._writer is not None and self._shard_bytes + group.nbytes > self.max_shard_bytes:
-            self._close_shard()
-        if self._writer is None:
-            self._open()
-        self._writer.write_table(group, row_group_size=max(1, group.num_rows))
-        self._shard_bytes += group.nbytes
+        bytes_per_row = max(1, group.nbytes // max(1, group.num_rows))
+        offset = 0
+        while offset < group.num_rows:
+            if self._writer is not None and self._shard_bytes + bytes_per_row > self.max_shard_bytes:
+                self._close_shard()
+            if self._writer is None:
+                self._open()
+            room = max(1, (self.max_shard_bytes - self._shard_bytes) // bytes_per_row)
+            part = group.slice(offset, room)
+            self._writer.write_table(part, row_group_size=max(1, self.row_group_bytes // bytes_per_row))
+            self._shard_bytes += part.num_rows * bytes_per_row
+            offset += part.num_rows
 
     def _open(self) -> None:
         part = self.folder / f".part-{len(self._parts):05d}.tmp"

@@ -30,6 +30,7 @@ from processing.llm.generate import FAILURES, GENERATIONS, JOURNAL, generate_fil
 from processing.llm.journal import make_job
 from processing.llm.settings import ModelConfig
 from processing.pipeline import build
+from processing import demo as demo_data
 from processing.sim import SimSettings, Simulator
 from processing.sim_batch import BatchSimSettings
 
@@ -96,7 +97,7 @@ def test_batch_build_equals_realtime_build_for_every_reply_shape(tmp_path):
     outputs = {}
     with Simulator(SimSettings(batch=BatchSimSettings(delay=0.1))) as sim:
         for mode in ("batch", "realtime"):
-            config = load_config(REPO / "examples" / "demo.toml")
+            config = load_config(demo_data.CONFIG)
             for model in config.models:
                 model.base_url, model.mode, model.batch_poll = sim.base_url, mode, 0.05
             out = tmp_path / mode

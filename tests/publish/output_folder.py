@@ -8,8 +8,8 @@ import pyarrow as pa
 import yaml
 
 from processing.publish.llamafactory import write_llamafactory_info
-from processing.publish.shards import write_config
-from processing.schema import FULL_SCHEMA, derive
+from processing.publish.shards import ShardWriter
+from processing.schema import FULL_SCHEMA, SCHEMAS, derive
 
 CONFIGS = ["default", "sft", "messages", "full"]
 ROWS = [
@@ -24,7 +24,9 @@ def write_output(out: Path, rows: list[dict] = ROWS, max_shard_bytes: int = 1 <<
         schema=FULL_SCHEMA,
     )
     for name in CONFIGS:
-        write_config(derive(full, name), out, name, max_shard_bytes=max_shard_bytes, row_group_bytes=1 << 16)
+        writer = ShardWriter(out, name, SCHEMAS[name], max_shard_bytes=max_shard_bytes, row_group_bytes=1 << 16)
+        writer.add(derive(full, name))
+        writer.close()
     write_llamafactory_info(out, CONFIGS)
     configs = [{"config_name": name, "data_files": [{"split": "train", "path": f"data/{name}/train-*"}]}
                for name in CONFIGS]

@@ -17,7 +17,7 @@ def rows(models: list[str]) -> pl.DataFrame:
     return pl.DataFrame({
         "model": [models[i % len(models)] for i in range(40)],
         "source": [["数学题库", "考试题", "alpaca"][i % 3] for i in range(40)],
-        "reasoning": ["推理" * (i + 1) for i in range(40)],
+        "reasoning_chars": [2 * (i + 1) for i in range(40)],  # the card passes lengths, not texts
         "score": [[10.0, 0.0, None][i % 3] for i in range(40)],
     })
 

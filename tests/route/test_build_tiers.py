@@ -75,6 +75,9 @@ def test_full_rows_carry_complexity_and_tier_as_planned(built):
     scored = [value for value in rows["complexity"] if value is not None]
     assert len(scored) >= 0.9 * rows.num_rows
     assert Counter(zip(rows["tier"], rows["model"])) == {key: n for key, n in plan_counts(dry).items() if n}
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert plan_counts(card) == plan_counts(dry), "the card shows the tier x teacher table of the build"
+    assert "![complexity](images/complexity.png)" in card and (out / "images" / "complexity.png").exists()
 
 
 def test_the_easiest_share_is_not_generated(built):

@@ -16,6 +16,7 @@ import polars as pl
 from processing.llm.journal import Journal, journal_path
 from processing.route.complexity import FOLDER, reask_messages, scoring_messages
 from processing.route.settings import ComplexitySettings
+from processing import demo as demo_data
 from processing.sim import SimSettings, Simulator, prompt_key
 
 from helpers import REPO
@@ -30,7 +31,7 @@ def crd_score(config: Path, run_dir: Path) -> list[str]:
 
 def example_against(base_url: str, tmp_path: Path) -> Path:
     text = EXAMPLE.read_text(encoding="utf-8").replace("http://127.0.0.1:8731/v1", base_url)
-    text = text.replace('path = "demo/prompts.jsonl"', f'path = "{REPO / "examples" / "demo" / "prompts.jsonl"}"')
+    text = text.replace('path = "../processing/demo/prompts.jsonl"', f'path = "{demo_data.POOL}"')
     config = tmp_path / "r1-180k-sim.toml"
     config.write_text(text, encoding="utf-8")
     return config
