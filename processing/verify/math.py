@@ -156,11 +156,12 @@ def _same_numbers(gold: list[Part], answer: list[Part]) -> bool:
 
 
 def _same_number(a: Part, b: Part) -> bool:
-    """Equal, or one side is a decimal of two or more places the other rounds to (1/3 ≈ 0.33)."""
+    """Equal, or one side is a decimal of two or more places that the other, not written as a
+    decimal, rounds to (1/3 ≈ 0.33). Two decimals must be equal: 3.031 is not 3.03."""
     if a.value == b.value:
         return True
     return any(
-        shown.decimals >= 2 and abs(exact.value - shown.value) * 2 * 10**shown.decimals <= 1
+        shown.decimals >= 2 and exact.decimals == 0 and abs(exact.value - shown.value) * 2 * 10**shown.decimals <= 1
         for shown, exact in ((a, b), (b, a))
     )
 

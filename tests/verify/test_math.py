@@ -95,3 +95,10 @@ def test_the_verifier_can_be_fed_batch_after_batch(verifier):
     first = verifier.check([(r"2\sqrt{3}", r"\boxed{\sqrt{12}}", None)])
     second = verifier.check([(r"2\sqrt{3}", r"\boxed{\sqrt{13}}", None), ("5", r"\boxed{5}", None)])
     assert [v.score for v in first + second] == [10, 0, 10]
+
+
+def test_two_written_decimals_must_be_equal_but_a_fraction_may_be_rounded():
+    from processing.verify.math import check_fast
+
+    assert check_fast("3.03", "所以答案是3.031。") is False
+    assert check_fast("1/3", "所以答案是0.33。") is True
