@@ -66,6 +66,8 @@ class RequestBuilder:
 
     def __init__(self, model: ModelConfig) -> None:
         self.stream = uses_stream(model)
+        # The reply continues an opened <think>: without </think> it was cut inside its reasoning.
+        self.opened = model.force_think_prefix
         self._fields = request_arguments(model)
         self._prefix_message = _prefix_message(model)
 

@@ -16,7 +16,7 @@ from processing.llm.settings import ModelConfig
 from processing.errors import CrdError
 from processing.llm.client import RequestBuilder, make_clients
 from processing.llm.endpoints import Endpoints
-from processing.llm.extract import BadReply, Reply
+from processing.llm.extract import BadReply, Reply, Split, Usage
 from processing.llm.http import ApiError, TransportError
 from processing.llm.ratelimit import AdaptiveLimit, RateLimits
 from processing.llm.retry import after_retry_after, backoff, fatal_message, retryable
@@ -121,7 +121,7 @@ class Engine:
             wait = None
             try:
                 reply = await self._attempt(body, prompt_size)
-                return _finished(job, reply, attempt)
+                return _finished(job, reply.check(self.requests.opened), reply.finish_reason, reply.usage, attempt)
             except ApiError as exc:
                 if not retryable(exc.status):
                     return _failed(job, str(exc), attempt)
@@ -149,7 +149,7 @@ class Engine:
             self.limit.succeeded()
             if self.rates:
                 self.rates.settle(charged, reply.usage)
-            return reply.check()
+            return reply
         finally:
             self.limit.release()
 
@@ -161,13 +161,11 @@ class Engine:
             raise CrdError(message + "; finished requests are saved")
 
 
-def _finished(job: Job, reply: Reply, attempts: int) -> Record:
-    usage = reply.usage or {}
-    details = usage.get("completion_tokens_details") or {}
+def _finished(job: Job, split: Split, finish_reason: str | None, usage: Usage, attempts: int) -> Record:
     return Record(
-        job.prompt_id, job.model, job.sample, "ok", reply.split.reasoning, reply.split.response, reply.finish_reason,
-        prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-        reasoning_tokens=details.get("reasoning_tokens"), attempts=attempts,
+        job.prompt_id, job.model, job.sample, "ok", split.reasoning, split.response, finish_reason,
+        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+        reasoning_tokens=usage.reasoning_tokens, attempts=attempts,
     )
 
 

@@ -84,10 +84,14 @@ class ChatClient:
                 if response.status != 200:
                     raise await self._api_error(response)
                 return await (_read_stream(response) if stream else _read_whole(response))
+        except (ApiError, TransportError, BadReply):
+            raise
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise BadReply("reply is not valid JSON") from None
         except NETWORK_ERRORS as exc:
             raise self._transport_error(exc) from None
+        except Exception as exc:  # noqa: BLE001 - a reply in a shape nobody foresaw fails its request, not the run
+            raise BadReply(self.redact(f"unreadable reply ({type(exc).__name__}: {str(exc)[:200]})")) from None
 
     async def probe(self) -> int:
         """Status of GET /models: a cheap check that the endpoint answers and takes the key."""

@@ -21,6 +21,7 @@ from processing.llm import engine as engine_module
 from processing.llm import ratelimit
 from processing.llm.client import RequestBuilder
 from processing.llm.engine import Engine
+from processing.llm.extract import Usage
 from processing.llm.ratelimit import AdaptiveLimit, RateLimits, TokenBucket
 from processing.progress import GenerationProgress
 from processing.sim import SimSettings, Simulator
@@ -106,6 +107,43 @@ def test_think_prefix_end_to_end_against_the_simulator(tmp_path):
     assert not any("think>" in text for text in rows["reasoning"].to_list() + rows["response"].to_list())
 
 
+def test_a_forced_prefix_reply_without_its_closing_tag_is_never_a_row():
+    """The server continued "<think>\n" and stopped before </think>: finish_reason stop or not,
+    that is reasoning cut short, not an answer."""
+    cut = {**REPLY, "choices": [{"index": 0, "message": {"role": "assistant", "content": "先设甲的速度为 x"},
+                                 "finish_reason": "stop"}]}
+
+    async def serve(request):
+        return web.json_response(cut)
+
+    forced, _ = asyncio.run(run_against(serve, {"preset": "vllm", "force_think_prefix": True, "max_retries": 0}, 2))
+    plain, _ = asyncio.run(run_against(serve, {"max_retries": 0}, 1))
+    assert {(r.status, r.error) for r in forced} == {("failed", "gave up after 1 attempts: unclosed reasoning: "
+                                                      "the reply ended inside its reasoning, with no </think>")}
+    assert (plain[0].status, plain[0].response) == ("ok", "先设甲的速度为 x")  # no prefix: a plain answer
+
+
+def test_usage_is_read_wherever_the_provider_put_it():
+    """Top level, in the choice (Moonshot) or in x_groq (Groq); SGLang's reasoning_tokens
+    sits at the top of usage, OpenAI's in completion_tokens_details."""
+    counts = {"prompt_tokens": 7, "completion_tokens": 30}
+    replies = [
+        {**REPLY, "usage": {**counts, "reasoning_tokens": 20}},
+        {**REPLY, "usage": None, "choices": [{**REPLY["choices"][0], "usage": counts}]},
+        {**REPLY, "usage": None, "x_groq": {"id": "req_1", "usage": counts}},
+        {**REPLY, "usage": {**counts, "completion_tokens_details": {"reasoning_tokens": 20}}},
+    ]
+
+    async def serve(request):
+        return web.json_response(replies[int(json.loads(await request.read())["messages"][0]["content"][1:-1])])
+
+    records, _ = asyncio.run(run_against(serve, {}, len(replies)))
+    seen = sorted((r.prompt_id, r.prompt_tokens, r.completion_tokens, r.reasoning_tokens) for r in records)
+    assert seen == [("p0", 7, 30, 20), ("p1", 7, 30, None), ("p2", 7, 30, None), ("p3", 7, 30, 20)]
+    assert Usage.of({"prompt_tokens": 7, "completion_tokens": 30}).total_tokens == 37
+    assert Usage.of({"prompt_tokens": "7", "completion_tokens": True}) == Usage()
+
+
 # ---------------------------------------------------------------- failures and retries
 
 def test_client_errors_are_recorded_once_not_retried():
@@ -155,7 +193,10 @@ def test_retry_after_is_honoured(monkeypatch):
     ({**REPLY, "choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "stop"}]},
      "empty response"),
     ({**REPLY, "choices": [{"index": 0, "message": {"role": "assistant", "content": "<think>\n想"}, "finish_reason": "stop"}]},
-     "never closed"),
+     "unclosed reasoning"),
+    ({**REPLY, "choices": [{"index": 0, "message": {"role": "assistant", "content": 42}, "finish_reason": "stop"}]},
+     "content is a JSON number"),
+    ({**REPLY, "choices": {"0": REPLY["choices"][0]}}, "reply without choices"),
 ])
 def test_unusable_replies_are_retried_then_failed_with_the_reason(reply, reason):
     async def bad(request):
@@ -248,8 +289,8 @@ def test_token_bucket_paces_and_corrects_estimates(monkeypatch):
 
 def test_rate_limits_learn_the_mean_completion():
     limits = RateLimits(rpm=None, tpm=6000, first_guess=1000)
-    limits.settle(1005, {"completion_tokens": 200, "total_tokens": 205})
-    limits.settle(1005, {"completion_tokens": 400, "total_tokens": 405})
+    limits.settle(1005, Usage(completion_tokens=200, total_tokens=205))
+    limits.settle(1005, Usage(completion_tokens=400, total_tokens=405))
     assert limits._completion_mean == 300
 
 
