@@ -152,13 +152,13 @@ def run_pool(args: argparse.Namespace) -> int:
 def run_sim(args: argparse.Namespace) -> int:
     from processing.sim import SimSettings, load_answers, run_server_forever
 
-    if args.api_key_env and not os.environ.get(args.api_key_env):
-        raise CrdError(f"--api-key-env: environment variable {args.api_key_env} is not set")
+    from processing.llm.keys import read_key
+
+    key = read_key(args.api_key_env, "crd sim --api-key-env", "the simulator") if args.api_key_env else None
     try:
         settings = SimSettings(
             answers=load_answers(args.answers), wrong_rate=args.wrong_rate, latency=args.latency,
-            retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed,
-            api_key=os.environ.get(args.api_key_env) if args.api_key_env else None,
+            retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed, api_key=key,
             **_fault_rates(args.fault),
         )
     except ValueError as exc:  # SimSettings names the bad setting

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import orjson
 
 from processing.llm.settings import ModelConfig
 from processing.errors import CrdError
 from processing.llm.http import ChatClient
+from processing.llm.keys import read_key
 
 # Request extras each provider needs to return its reasoning (REFERENCE.md §2).
 PRESET_EXTRA_BODY: dict[str, dict] = {
@@ -36,13 +35,7 @@ def api_key(model: ModelConfig) -> str:
     """The key from the environment; local servers that need none get a placeholder."""
     if model.api_key_env is None:
         return "not-needed"
-    key = os.environ.get(model.api_key_env)
-    if not key:
-        raise CrdError(
-            f"model {model.name}: environment variable {model.api_key_env} is not set; "
-            f"export it with the API key for {model.base_url}"
-        )
-    return key
+    return read_key(model.api_key_env, f"model {model.name}", model.base_url)
 
 
 def base_urls(model: ModelConfig) -> list[str]:

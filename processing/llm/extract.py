@@ -228,7 +228,7 @@ def _raise_embedded_error(payload: dict) -> None:
     error = payload.get("error")
     if error:
         message = error.get("message") if isinstance(error, dict) else error
-        raise BadReply(f"error in reply body: {str(message)[:200]}")
+        raise BadReply(f"error in reply body: {message}")  # shortened by the transport, after redaction
 
 
 class StreamAccumulator:

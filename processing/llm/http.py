@@ -21,6 +21,7 @@ import aiohttp
 import orjson
 
 from processing.llm.extract import BadReply, Reply, StreamAccumulator, parse_completion
+from processing.llm.keys import Redactor
 
 ERROR_TEXT_LIMIT = 300
 NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
@@ -53,7 +54,7 @@ class ChatClient:
 
     def __init__(self, base_url: str, api_key: str, timeout: float, connections: int) -> None:
         self.base_url = base_url.rstrip("/")
-        self._secret = api_key
+        self.redact = Redactor(api_key)  # servers sometimes quote the key they refused
         self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         # Streams may legitimately run for many minutes: for them `timeout` bounds the
         # silence between two reads, for whole replies the total wait.
@@ -84,14 +85,16 @@ class ChatClient:
                 if response.status != 200:
                     raise await self._api_error(response)
                 return await (_read_stream(response) if stream else _read_whole(response))
-        except (ApiError, TransportError, BadReply):
-            raise
+        except (ApiError, TransportError):
+            raise  # their messages are redacted where they are made
+        except BadReply as exc:  # a 200 reply may carry an error object quoting the key
+            raise BadReply(_shorten(self.redact(str(exc)))) from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise BadReply("reply is not valid JSON") from None
         except NETWORK_ERRORS as exc:
             raise self._transport_error(exc) from None
         except Exception as exc:  # noqa: BLE001 - a reply in a shape nobody foresaw fails its request, not the run
-            raise BadReply(self.redact(f"unreadable reply ({type(exc).__name__}: {str(exc)[:200]})")) from None
+            raise BadReply(_shorten(self.redact(f"unreadable reply ({type(exc).__name__}: {exc})"))) from None
 
     async def probe(self) -> int:
         """Status of GET /models: a cheap check that the endpoint answers and takes the key."""
@@ -111,11 +114,7 @@ class ChatClient:
 
     async def _api_error(self, response: aiohttp.ClientResponse) -> ApiError:
         text = (await response.content.read(64 * 1024)).decode("utf-8", "replace")
-        return ApiError(response.status, self.redact(_error_message(text)), _retry_after(response.headers.get("Retry-After")))
-
-    def redact(self, text: str) -> str:
-        """Servers sometimes quote the key they refused; never let it reach a message."""
-        return text.replace(self._secret, "***") if self._secret else text
+        return ApiError(response.status, _error_message(self.redact(text)), _retry_after(response.headers.get("Retry-After")))
 
 
 async def _read_whole(response: aiohttp.ClientResponse) -> Reply:
@@ -169,6 +168,12 @@ def _error_message(text: str) -> str:
         text = message if isinstance(message, str) else text
     except ValueError:
         pass
+    return _shorten(text)
+
+
+def _shorten(text: str) -> str:
+    """One line of at most ERROR_TEXT_LIMIT characters; cut only after redaction, so no
+    part of a key survives a cut through it."""
     text = " ".join(text.split())
     return text if len(text) <= ERROR_TEXT_LIMIT else text[:ERROR_TEXT_LIMIT] + "…"
 

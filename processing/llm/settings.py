@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, field_validator
 
+from processing.llm.keys import env_name_problem
 from processing.settings import Category, Strict
 
 Preset = Literal["openai", "deepseek", "dashscope", "vllm", "sglang", "siliconflow", "openrouter", "ollama"]
@@ -13,6 +14,9 @@ MATH_SUFFIX = "请一步步推理，并把最终答案放到 \\boxed{}。"
 
 
 class ModelConfig(Strict):
+    # A key pasted where a variable name belongs must not be echoed by a validation error.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
     name: str = Field(description="model id sent to the API")
     base_url: str
     base_urls: list[str] = Field([], description="more servers of the same model; requests are balanced over all")
@@ -33,6 +37,14 @@ class ModelConfig(Strict):
     backoff: float = Field(1.0, ge=0, description="seconds before the first retry; doubles per retry, with jitter")
     input_price: float | None = Field(None, ge=0, description="price per million prompt tokens, for the cost shown")
     output_price: float | None = Field(None, ge=0, description="price per million completion tokens")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_variable_name(cls, value: str | None) -> str | None:
+        problem = value and env_name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class GenerationConfig(Strict):
