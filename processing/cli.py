@@ -87,7 +87,8 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     sim.add_argument("--fault", action="append", default=[], metavar="KIND=RATE",
                      help="share of attempts that fail as KIND: 429, 500, 503, hang, truncate, broken_stream, "
-                          "garbage, empty, or all (spread evenly); repeatable")
+                          "garbage, empty, loop (reasoning repeats a paragraph until max_tokens), "
+                          "or all (spread evenly); repeatable")
     sim.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds sent with a 429")
     sim.add_argument("--hang-seconds", type=float, default=3600.0, help="how long a hang lasts")
     sim.add_argument("--api-key-env", help="accept only the key in this environment variable (default: any key)")

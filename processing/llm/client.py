@@ -45,7 +45,7 @@ def base_urls(model: ModelConfig) -> list[str]:
 def make_clients(model: ModelConfig) -> list[ChatClient]:
     """One client per server of this model; requests are balanced over them."""
     key = api_key(model)
-    return [ChatClient(url, key, model.timeout, model.max_concurrency) for url in base_urls(model)]
+    return [ChatClient(url, key, model.timeout, model.max_concurrency, model.stop_degenerate) for url in base_urls(model)]
 
 
 def uses_stream(model: ModelConfig) -> bool:

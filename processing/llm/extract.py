@@ -17,6 +17,7 @@ for streamed chunks and whole replies.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
 OPEN_TAG = "<think>"
@@ -232,13 +233,18 @@ def _raise_embedded_error(payload: dict) -> None:
 
 
 class StreamAccumulator:
-    """Collects streamed chunks; `reply()` gives what the non-streamed call would."""
+    """Collects streamed chunks; `reply()` gives what the non-streamed call would.
 
-    def __init__(self) -> None:
+    `watch`, when given, is fed every piece of text as it arrives (the loop detector)
+    and may raise to stop the stream.
+    """
+
+    def __init__(self, watch: Callable[[str], None] | None = None) -> None:
         self.reasoning_parts: list[str] = []
         self.content_parts: list[str] = []
         self.finish_reason: str | None = None
         self.usage: object = None
+        self._watch = watch
 
     def add(self, chunk: object) -> None:
         if not isinstance(chunk, dict):
@@ -259,15 +265,18 @@ class StreamAccumulator:
 
     def _add_delta(self, delta: dict) -> None:
         piece = reasoning_field(delta)
-        if piece:
-            self.reasoning_parts.append(piece)
         content = delta.get("content")
         if content and not isinstance(content, str):
             thinking, content = content_parts(content)
-            if thinking:
-                self.reasoning_parts.append(thinking)
+            piece = (piece or "") + thinking
+        if piece:
+            self.reasoning_parts.append(piece)
+            if self._watch:
+                self._watch(piece)
         if content:
             self.content_parts.append(content)
+            if self._watch:
+                self._watch(content)
 
     def reply(self) -> Reply:
         return Reply("".join(self.content_parts), "".join(self.reasoning_parts), self.finish_reason,

@@ -35,6 +35,8 @@ class ModelConfig(Strict):
     samples: int = Field(1, ge=1, description="answers per prompt")
     max_retries: int = Field(5, ge=0)
     backoff: float = Field(1.0, ge=0, description="seconds before the first retry; doubles per retry, with jitter")
+    stop_degenerate: bool = Field(True, description="cancel a reply caught in a loop (one passage again and again)")
+    degenerate_retries: int = Field(2, ge=0, description="times a looping reply is asked again before it is failed")
     input_price: float | None = Field(None, ge=0, description="price per million prompt tokens, for the cost shown")
     output_price: float | None = Field(None, ge=0, description="price per million completion tokens")
 
