@@ -77,12 +77,20 @@ def request_arguments(model: ModelConfig) -> dict:
     if model.top_p is not None:
         arguments["top_p"] = model.top_p
     arguments.update(PRESET_EXTRA_BODY.get(model.preset, {}))
+    if model.thinking_budget is not None:  # ModelConfig allows it only for presets that take it
+        arguments.update(_thinking_budget(model.preset, model.thinking_budget))
     if model.force_think_prefix:
         arguments.update(_continuation(model)[0])
     if uses_stream(model):
         arguments["stream"] = True
         arguments["stream_options"] = {"include_usage": True}
     return arguments
+
+
+def _thinking_budget(preset: str, budget: int) -> dict:
+    if preset == "openrouter":
+        return {"reasoning": {"max_tokens": budget}}  # in place of the effort
+    return {"thinking_budget": budget}
 
 
 def _prefix_message(model: ModelConfig) -> dict | None:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from processing.llm.keys import env_name_problem
 from processing.settings import Category, Strict
 
 Preset = Literal["openai", "deepseek", "dashscope", "vllm", "sglang", "siliconflow", "openrouter", "ollama"]
 MATH_SUFFIX = "请一步步推理，并把最终答案放到 \\boxed{}。"
+# Presets whose servers cap the reasoning at `thinking_budget` tokens, with the range they
+# accept. OpenRouter calls it `reasoning.max_tokens`; SiliconFlow caps at 4,096 if none is sent.
+THINKING_BUDGET_RANGE: dict[str, tuple[int, int | None]] = {
+    "dashscope": (1, None),
+    "siliconflow": (128, 32768),
+    "openrouter": (1, None),
+}
 
 
 class ModelConfig(Strict):
@@ -31,6 +38,7 @@ class ModelConfig(Strict):
     temperature: float = 0.6
     top_p: float | None = None
     force_think_prefix: bool = Field(False, description="start the answer with <think>\\n (vllm, sglang, deepseek)")
+    thinking_budget: int | None = Field(None, description="tokens of reasoning at most (dashscope, siliconflow, openrouter)")
     timeout: float = Field(600.0, gt=0, description="seconds to wait for a reply, or between two streamed chunks")
     samples: int = Field(1, ge=1, description="answers per prompt")
     max_retries: int = Field(5, ge=0)
@@ -39,6 +47,19 @@ class ModelConfig(Strict):
     degenerate_retries: int = Field(2, ge=0, description="times a looping reply is asked again before it is failed")
     input_price: float | None = Field(None, ge=0, description="price per million prompt tokens, for the cost shown")
     output_price: float | None = Field(None, ge=0, description="price per million completion tokens")
+
+    @model_validator(mode="after")
+    def _budget_the_preset_takes(self) -> ModelConfig:
+        if self.thinking_budget is None:
+            return self
+        if self.preset not in THINKING_BUDGET_RANGE:
+            raise ValueError(f"thinking_budget: preset {self.preset} has no thinking budget; it is sent to presets "
+                             f"{', '.join(THINKING_BUDGET_RANGE)} only, so leave it out")
+        low, high = THINKING_BUDGET_RANGE[self.preset]
+        if self.thinking_budget < low or (high is not None and self.thinking_budget > high):
+            allowed = f"{low:,}–{high:,}" if high else f"at least {low:,}"
+            raise ValueError(f"thinking_budget: preset {self.preset} takes {allowed} tokens, not {self.thinking_budget:,}")
+        return self
 
     @field_validator("api_key_env")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 
 import polars as pl
@@ -13,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from processing.cli import main
+from processing.config import parse_config
 from processing.llm.settings import ModelConfig
 from processing.errors import CrdError
 from processing.llm.generate import FAILURES, GENERATIONS, JOURNAL, generate_file, read_prompts
@@ -77,6 +79,29 @@ def test_dashscope_streams_and_thinks_even_when_told_not_to_stream():
 def test_openrouter_asks_for_reasoning():
     assert body_of(preset="openrouter", stream=False)["reasoning"] == {"effort": "high"}
     assert "stream_options" not in body_of(preset="openrouter", stream=False)
+
+
+@pytest.mark.parametrize(("preset", "fields"), [
+    ("dashscope", {"enable_thinking": True, "thinking_budget": 2000}),
+    ("siliconflow", {"enable_thinking": True, "thinking_budget": 2000}),
+    ("openrouter", {"reasoning": {"max_tokens": 2000}}),  # in place of the effort
+])
+def test_thinking_budget_is_sent_where_the_preset_takes_it(preset, fields):
+    body = body_of(preset=preset, thinking_budget=2000)
+    assert {name: body.get(name) for name in fields} == fields
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ({"preset": "deepseek", "thinking_budget": 2000},
+     "models.0: Value error, thinking_budget: preset deepseek has no thinking budget; it is sent to presets "
+     "dashscope, siliconflow, openrouter only, so leave it out"),
+    ({"thinking_budget": 2000}, "preset openai has no thinking budget"),
+    ({"preset": "siliconflow", "thinking_budget": 64}, "preset siliconflow takes 128–32,768 tokens, not 64"),
+])
+def test_thinking_budget_is_refused_where_the_preset_has_none(model, message):
+    raw = {"sources": [{"path": "p.jsonl"}], "models": [{"name": "m", "base_url": "http://x/v1", **model}]}
+    with pytest.raises(CrdError, match=re.escape(message)):
+        parse_config(raw)
 
 
 @pytest.mark.parametrize(("preset", "fields", "prefix_extra"), [
