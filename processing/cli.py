@@ -259,7 +259,8 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     sim.add_argument("--fault", action="append", default=[], metavar="KIND=RATE",
                      help="share of attempts that fail as KIND: 429, 500, 503, hang, truncate, broken_stream, "
-                          "garbage, empty, or all (spread evenly); repeatable")
+                          "garbage, empty, loop (reasoning repeats a paragraph until max_tokens), "
+                          "or all (spread evenly); repeatable")
     sim.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds sent with a 429")
     sim.add_argument("--hang-seconds", type=float, default=3600.0, help="how long a hang lasts")
     sim.add_argument("--api-key-env", help="accept only the key in this environment variable (default: any key)")
@@ -428,13 +429,13 @@ def run_sim(args: argparse.Namespace) -> int:
     from processing.sim import SimSettings, load_answers, run_server_forever
     from processing.sim_batch import BatchSimSettings
 
-    if args.api_key_env and not os.environ.get(args.api_key_env):
-        raise CrdError(f"--api-key-env: environment variable {args.api_key_env} is not set")
+    from processing.llm.keys import read_key
+
+    key = read_key(args.api_key_env, "crd sim --api-key-env", "the simulator") if args.api_key_env else None
     try:
         settings = SimSettings(
             answers=load_answers(args.answers, args.encoding), wrong_rate=args.wrong_rate, latency=args.latency,
-            retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed,
-            api_key=os.environ.get(args.api_key_env) if args.api_key_env else None,
+            retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed, api_key=key,
             batch=BatchSimSettings(delay=args.batch_delay, fail_rate=args.batch_fail_rate,
                                    expire_rate=args.batch_expire_rate),
             **_fault_rates(args.fault),

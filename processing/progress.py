@@ -1,13 +1,28 @@
-"""A live bar for generation: done/total, requests/s and ETA (tqdm), tokens/s, failures, cost.
+"""A live bar for generation: done/total, requests/s and ETA (tqdm), tokens/s, failures,
+loops cancelled, cost.
 
 Silent with -q; `summary()` gives the closing line either way.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from time import monotonic
 
 from tqdm import tqdm
+
+# The progress of the generation running in this context. Engines report the loops they
+# cancel here (`report_loop`): those attempts never become records, which is all that
+# reaches the bar otherwise. Tasks inherit the variable, so every engine started under
+# a progress reports to it without being handed it.
+_RUNNING: ContextVar[GenerationProgress | None] = ContextVar("generation_progress", default=None)
+
+
+def report_loop(tokens_saved: int) -> None:
+    """A looping reply was cancelled, `tokens_saved` tokens short of its max_tokens."""
+    progress = _RUNNING.get()
+    if progress is not None:
+        progress.loop_cancelled(tokens_saved)
 
 POSTFIX_INTERVAL = 0.5  # seconds; formatting the postfix on every reply would cost more than the bar
 BAR_DELAY = 1.0  # seconds before the bar appears: a run that fails at once shows only its error
@@ -19,6 +34,8 @@ class GenerationProgress:
         self.failures = 0
         self.finished = 0
         self.tokens = 0
+        self.loops = 0  # looping replies cancelled (retried or failed)
+        self.tokens_saved = 0
         self.cost: float | None = None
         self.saved = 0.0  # by the batch discount, included in `cost` already
         self._started = monotonic()
@@ -26,6 +43,11 @@ class GenerationProgress:
         self._shown = 0.0
         self.bar = tqdm(total=total, initial=done, disable=quiet, desc=description, unit="req", dynamic_ncols=True,
                         delay=BAR_DELAY)
+        _RUNNING.set(self)
+
+    def loop_cancelled(self, tokens_saved: int) -> None:
+        self.loops += 1
+        self.tokens_saved += tokens_saved
 
     def add(self, total: int, done: int = 0) -> None:
         """More requests joined the run (re-asks); `done` of them were finished by earlier runs."""
@@ -50,6 +72,8 @@ class GenerationProgress:
 
     def _postfix(self, elapsed: float) -> str:
         parts = [f"{self.tokens / max(elapsed, 1e-9):,.0f} tok/s", f"failed {self.failures}"]
+        if self.loops:
+            parts.append(f"loops cancelled {self.loops}")
         if self.cost is not None:
             parts.append(f"cost {self.cost:,.2f}")
         return ", ".join(parts)
@@ -64,6 +88,8 @@ class GenerationProgress:
         done = self.finished + self.failures
         line = (f"{self.finished} finished, {self.failures} failed in {elapsed:,.1f} s: "
                 f"{done / max(elapsed, 1e-9):,.1f} req/s, {self.tokens / max(elapsed, 1e-9):,.0f} tok/s")
+        if self.loops:
+            line += f"; {self.loops} looping replies cancelled, ≥ {self.tokens_saved:,} tokens saved"
         line += f", cost {self.cost:,.2f}" if self.cost is not None else ""
         return line + (f" (batch discount saved {self.saved:,.2f})" if self.saved else "")
 

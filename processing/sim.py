@@ -3,7 +3,7 @@
 The offline demo, the tests and the throughput benchmarks run against it instead of a
 real teacher. It speaks the four reasoning shapes of REFERENCE.md §2 (chosen by model
 name), streaming and not, and can inject the faults real providers produce: 429/5xx,
-hangs, truncation, broken streams, garbage and empty replies.
+hangs, truncation, broken streams, garbage, empty replies and reasoning caught in a loop.
 
 Everything it says is labelled: model ids start with ``sim-``, ``owned_by`` and
 ``system_fingerprint`` name the simulator, every HTTP reply carries an
@@ -71,7 +71,8 @@ SHAPES: dict[str, str] = {
 
 OWNED_BY = "crd-simulator (not a model)"
 FINGERPRINT = "crd-simulator"
-FAULTS = ("429", "500", "503", "hang", "truncate", "broken_stream", "garbage", "empty")
+FAULTS = ("429", "500", "503", "hang", "truncate", "broken_stream", "garbage", "empty", "loop")
+DEFAULT_MAX_TOKENS = 8192  # when a request names none: how long a loop runs
 _CHOICES = "ABCD"
 
 
@@ -83,6 +84,8 @@ class SimSettings:
     wrong_rate: float = 0.2  # share of known-answer prompts answered wrong on purpose
     reasoning_chars: int = 400  # approximate length of the canned reasoning
     latency: float = 0.0  # seconds before every accepted reply (before the first chunk)
+    chunk_chars: int = 0  # characters per streamed chunk; 0: 20–40 (1 is a chunk per token, as real servers send)
+    chunk_delay: float = 0.0  # seconds between streamed chunks; 0 sends a stream in one write
     rate_429: float = 0.0
     retry_after: float | None = 1  # Retry-After header of a 429; None omits it
     rate_500: float = 0.0
@@ -93,6 +96,7 @@ class SimSettings:
     rate_broken_stream: float = 0.0
     rate_garbage: float = 0.0
     rate_empty: float = 0.0
+    rate_loop: float = 0.0  # the reasoning falls into a repeating paragraph until max_tokens
     seed: int = 0  # seed of the fault draws
     api_key: str | None = None  # None accepts any key
     batch: BatchSimSettings = dataclasses.field(default_factory=BatchSimSettings)  # /v1/files, /v1/batches
@@ -104,7 +108,7 @@ class SimSettings:
                 raise ValueError(f"SimSettings.{name} must be within [0, 1], got {value!r}")
         if sum(self.fault_rates().values()) > 1.0 + 1e-9:
             raise ValueError("SimSettings: the fault rates (rate_*) must sum to at most 1")
-        for name in ("latency", "hang_seconds", "reasoning_chars"):
+        for name in ("latency", "hang_seconds", "reasoning_chars", "chunk_chars", "chunk_delay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"SimSettings.{name} must not be negative")
 
@@ -272,14 +276,26 @@ def _reasoning(rng: random.Random, topic: str, target_chars: int) -> str:
     closer = rng.choice(_CLOSERS)
     size = len(lines[0]) + len(closer)
     # Steps without repeats until the pool runs out, so short reasoning does not trip
-    # the pipeline's own repetition filters.
-    steps = itertools.cycle(rng.sample(_STEPS, len(_STEPS)))
+    # the pipeline's own repetition filters; then the pool again in a new order, so long
+    # reasoning does not loop (the client cancels loops: that is the "loop" fault).
+    order = rng.sample(_STEPS, len(_STEPS))
     while size < target_chars:
-        step = next(steps).format(topic=topic)
+        if not order:
+            order = rng.sample(_STEPS, len(_STEPS))
+            if order[0].format(topic=topic) == lines[-1]:  # no step twice in a row
+                order.append(order.pop(0))
+        step = order.pop(0).format(topic=topic)
         lines.append(step)
         size += len(step) + 1
     lines.append(closer)
     return "\n".join(lines)
+
+
+def _loop(rng: random.Random, topic: str, opening: str, max_tokens: int) -> str:
+    """Reasoning that starts sensibly, then repeats one paragraph until max_tokens."""
+    paragraph = "\n".join(step.format(topic=topic) for step in rng.sample(_STEPS, 3)) + "\n"
+    copies = max(1, (max_tokens - approx_tokens(opening)) // approx_tokens(paragraph))
+    return opening + "\n" + paragraph * copies
 
 
 def _response(rng: random.Random, topic: str, given: tuple[str, bool] | None) -> str:
@@ -330,6 +346,7 @@ class _Request(NamedTuple):
     content: str  # the last user message: what the reply depends on
     prefix: str  # a final assistant message to continue, or ""
     prompt_tokens: int  # over all messages
+    max_tokens: int = DEFAULT_MAX_TOKENS
 
 
 def _compose(model: str, req: _Request, fault: str | None, s: SimSettings) -> _Reply:
@@ -339,6 +356,10 @@ def _compose(model: str, req: _Request, fault: str | None, s: SimSettings) -> _R
     if fault == "truncate":
         # Out of tokens while thinking: no response, and for inline shapes no </think>.
         reasoning, response, finish = reasoning[: len(reasoning) // 2], "", "length"
+    if fault == "loop":
+        rng = random.Random(seed + 2)
+        reasoning = _loop(rng, _topic(req.content), reasoning[: len(reasoning) // 3], req.max_tokens)
+        response, finish = "", "length"
     if fault == "empty":
         reasoning, response = "", ""
         segments = [("content", "")]
@@ -358,12 +379,15 @@ def _compose(model: str, req: _Request, fault: str | None, s: SimSettings) -> _R
     return _Reply(segments, finish, usage, seed)
 
 
-def _pieces(text: str, rng: random.Random) -> list[str]:
-    """Cut ``text`` into 20–40 character chunks, sometimes cutting inside a think tag.
+def _pieces(text: str, rng: random.Random, size: int = 0) -> list[str]:
+    """Cut ``text`` into chunks of ``size`` characters (0: 20–40), sometimes cutting inside
+    a think tag.
 
     Real servers do split ``</think>`` across chunks, so readers must cope; about half
     the prompts get a tag split here, decided by the prompt's own hash.
     """
+    if size:
+        return [text[start:start + size] for start in range(0, len(text), size)]
     cuts = set()
     close = text.find("</think>")
     if close >= 0 and rng.random() < 0.5:
@@ -411,7 +435,12 @@ def _text_of(content) -> str:
     return ""
 
 
-def _read_messages(messages) -> _Request:
+def _max_tokens(body: dict) -> int:
+    value = body.get("max_tokens")
+    return value if isinstance(value, int) and value > 0 else DEFAULT_MAX_TOKENS
+
+
+def _read_messages(messages, max_tokens: int = DEFAULT_MAX_TOKENS) -> _Request:
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise _BadRequest("`messages` must be a list of message objects")
     users = [m for m in messages if m.get("role") == "user"]
@@ -420,7 +449,7 @@ def _read_messages(messages) -> _Request:
     last = messages[-1]
     prefix = _text_of(last.get("content")) if last.get("role") == "assistant" else ""
     prompt_tokens = sum(approx_tokens(_text_of(m.get("content"))) for m in messages)
-    return _Request(_text_of(users[-1].get("content")), prefix, prompt_tokens)
+    return _Request(_text_of(users[-1].get("content")), prefix, prompt_tokens, max_tokens)
 
 
 # ---------------------------------------------------------------- the server
@@ -460,6 +489,7 @@ class _SimServer:
             self._rejected = 0
             self._by_prompt: dict[str, int] = {}
             self._faults = dict.fromkeys(FAULTS, 0)
+            self._hung_up = 0
 
     def stats(self) -> dict:
         with self._lock:
@@ -469,6 +499,7 @@ class _SimServer:
                 "rejected": self._rejected,
                 "by_prompt": dict(self._by_prompt),
                 "faults": dict(self._faults),
+                "hung_up": self._hung_up,  # streams the client left before their end
             }
 
     def _accept(self, content: str) -> str | None:
@@ -521,7 +552,7 @@ class _SimServer:
                 raise _BadRequest("`model` must be a string")
             if model not in SHAPES and not rater_kind(model):
                 return self._reject(_unknown_model(model))
-            req = _read_messages(body.get("messages"))
+            req = _read_messages(body.get("messages"), _max_tokens(body))
         except (ValueError, _BadRequest) as exc:
             message = str(exc) if isinstance(exc, _BadRequest) else "the body is not valid JSON"
             return self._reject(_error(400, message, "invalid_request_error", "invalid_request"))
@@ -607,7 +638,7 @@ class _SimServer:
         else:
             rng = random.Random(reply.seed + 1)
             for field, text in reply.segments:
-                events += [chunk(_text_delta(field, piece)) for piece in _pieces(text, rng)]
+                events += [chunk(_text_delta(field, piece)) for piece in _pieces(text, rng, self.settings.chunk_chars)]
             events.append(chunk(b"{}", reply.finish_reason))
             if include_usage:
                 usage = {**base, "choices": [], "usage": reply.usage}
@@ -619,11 +650,37 @@ class _SimServer:
         if fault == "broken_stream":
             await response.write(b"".join(events[: min(3, len(events) - 2)]))
             return _hang_up(request, response)
+        if self.settings.chunk_delay:
+            return await self._trickle(response, events)
         # One write for the whole stream: clients still see separate SSE events, and the
         # server stays cheap under benchmark load.
         await response.write(b"".join(events))
         await response.write_eof()
         return response
+
+    async def _trickle(self, response: web.StreamResponse, events: list[bytes]) -> web.StreamResponse:
+        """One event every ``chunk_delay`` seconds, as a server generating tokens sends them.
+
+        Deadlines are absolute, so a busy event loop delays chunks but never slows the
+        stream down overall. A client that hangs up (a cancelled loop) is counted.
+        """
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            for number, event in enumerate(events):
+                await response.write(event)
+                await asyncio.sleep(start + (number + 1) * self.settings.chunk_delay - loop.time())
+            await response.write_eof()
+        except ConnectionError:
+            self._count_hang_up()
+        except asyncio.CancelledError:  # handler cancellation: the client is gone
+            self._count_hang_up()
+            raise
+        return response
+
+    def _count_hang_up(self) -> None:
+        with self._lock:
+            self._hung_up += 1
 
 
 SIM_KEY = web.AppKey("sim", _SimServer)

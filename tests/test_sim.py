@@ -367,6 +367,41 @@ def test_truncation_ends_inside_the_reasoning(model):
         assert got["content"].startswith("<think>\n") == (SHAPES[model] == "inline")
 
 
+@pytest.mark.parametrize("model", ["sim-deepseek-r1", "sim-inline-think"])
+def test_loop_repeats_a_paragraph_until_max_tokens(model):
+    with faulty(rate_loop=1.0) as sim:
+        with openai.OpenAI(base_url=sim.base_url, api_key="x") as c:
+            reply = ask(c, model, PLAIN, max_tokens=3000)
+        joined, chunks = asyncio.run(stream_fields(sim.base_url, model, user(PLAIN), max_tokens=3000))
+        assert sim.stats()["faults"]["loop"] == 2
+    got = fields(reply.choices[0].message)
+    assert joined == got and reply.choices[0].finish_reason == chunks[-1].choices[0].finish_reason == "length"
+    text = got.get("reasoning_content") or got["content"]
+    assert "</think>" not in text and 2700 <= approx_tokens(text) <= 3000
+    paragraph = text[-400:].split("\n")[-3]  # a line of the repeated paragraph
+    assert text.count(paragraph + "\n") > 20
+
+
+def test_token_level_streams_send_a_chunk_per_character_spaced_in_time():
+    with faulty(chunk_chars=1, chunk_delay=0.0005, reasoning_chars=300) as sim:
+        joined, chunks = asyncio.run(stream_fields(sim.base_url, "sim-deepseek-r1", user(PLAIN)))
+    with faulty(reasoning_chars=300) as sim:
+        whole_stream, _ = asyncio.run(stream_fields(sim.base_url, "sim-deepseek-r1", user(PLAIN)))
+    pieces = [text for c in chunks if c.choices for text in fields(c.choices[0].delta).values() if text]
+    assert joined == whole_stream
+    assert len(pieces) == sum(map(len, joined.values())) and set(map(len, pieces)) == {1}
+
+
+def test_long_reasoning_does_not_loop():
+    """Past the pool of canned steps the simulator reshuffles them: no passage repeats in a row."""
+    with faulty(reasoning_chars=20000) as sim:
+        with openai.OpenAI(base_url=sim.base_url, api_key="x") as c:
+            reasoning = ask(c, "sim-deepseek-r1", PLAIN).choices[0].message.reasoning_content
+    lines = reasoning.split("\n")
+    assert len(reasoning) >= 20000 and all(a != b for a, b in zip(lines, lines[1:]))
+    assert len(set(lines[1:31])) == 30 and lines[1:31] != lines[31:61]
+
+
 def test_broken_stream_raises_in_the_client():
     with faulty(rate_broken_stream=1.0) as sim:
         received: list = []

@@ -126,7 +126,7 @@ class BatchRun:
         with path.open("rb") as handle:
             for line in handle:
                 if line.strip():
-                    yield line_record(orjson.loads(line), self.model.name)
+                    yield line_record(orjson.loads(line), self.model.name, self.model.force_think_prefix)
 
     def _keep(self, record: Record) -> None:
         entry = (record.prompt_id, record.model, record.sample, record.fingerprint)
@@ -142,8 +142,9 @@ class BatchRun:
                 self.progress.update(record, paid, cost - paid)
 
 
-def line_record(line: dict, model: str) -> Record:
-    """One output or error line as the Record real-time mode would have made of the same reply."""
+def line_record(line: dict, model: str, opened: bool = False) -> Record:
+    """One output or error line as the Record real-time mode would have made of the same reply;
+    `opened`: the request forced the opening <think>, so a reply without </think> was cut."""
     job = _job(entry_of(line["custom_id"], model))
     response = line.get("response") or {}
     body = response.get("body")
@@ -151,7 +152,8 @@ def line_record(line: dict, model: str) -> Record:
         body = orjson.loads(body)
     if response.get("status_code") == 200 and not line.get("error"):
         try:
-            return _finished(job, parse_completion(body).check(), 1)
+            reply = parse_completion(body)
+            return _finished(job, reply.check(opened), reply.finish_reason, reply.usage, 1)
         except BadReply as exc:
             return _failed(job, str(exc), 1)
     return _failed(job, _line_error(line, response, body), 1)

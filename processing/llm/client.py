@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import orjson
 
 from processing.llm.settings import ModelConfig
 from processing.errors import CrdError
 from processing.llm.http import ChatClient
+from processing.llm.keys import read_key
 
 # Request extras each provider needs to return its reasoning (REFERENCE.md §2).
 PRESET_EXTRA_BODY: dict[str, dict] = {
@@ -36,13 +35,7 @@ def api_key(model: ModelConfig) -> str:
     """The key from the environment; local servers that need none get a placeholder."""
     if model.api_key_env is None:
         return "not-needed"
-    key = os.environ.get(model.api_key_env)
-    if not key:
-        raise CrdError(
-            f"model {model.name}: environment variable {model.api_key_env} is not set; "
-            f"export it with the API key for {model.base_url}"
-        )
-    return key
+    return read_key(model.api_key_env, f"model {model.name}", model.base_url)
 
 
 def base_urls(model: ModelConfig) -> list[str]:
@@ -52,7 +45,7 @@ def base_urls(model: ModelConfig) -> list[str]:
 def make_clients(model: ModelConfig) -> list[ChatClient]:
     """One client per server of this model; requests are balanced over them."""
     key = api_key(model)
-    return [ChatClient(url, key, model.timeout, model.max_concurrency) for url in base_urls(model)]
+    return [ChatClient(url, key, model.timeout, model.max_concurrency, model.stop_degenerate) for url in base_urls(model)]
 
 
 def uses_stream(model: ModelConfig) -> bool:
@@ -66,6 +59,8 @@ class RequestBuilder:
 
     def __init__(self, model: ModelConfig) -> None:
         self.stream = uses_stream(model)
+        # The reply continues an opened <think>: without </think> it was cut inside its reasoning.
+        self.opened = model.force_think_prefix
         self._fields = request_arguments(model)
         self._prefix_message = prefix_message(model)
 
@@ -82,12 +77,20 @@ def request_arguments(model: ModelConfig) -> dict:
     if model.top_p is not None:
         arguments["top_p"] = model.top_p
     arguments.update(PRESET_EXTRA_BODY.get(model.preset, {}))
+    if model.thinking_budget is not None:  # ModelConfig allows it only for presets that take it
+        arguments.update(_thinking_budget(model.preset, model.thinking_budget))
     if model.force_think_prefix:
         arguments.update(_continuation(model)[0])
     if uses_stream(model):
         arguments["stream"] = True
         arguments["stream_options"] = {"include_usage": True}
     return arguments
+
+
+def _thinking_budget(preset: str, budget: int) -> dict:
+    if preset == "openrouter":
+        return {"reasoning": {"max_tokens": budget}}  # in place of the effort
+    return {"thinking_budget": budget}
 
 
 def prefix_message(model: ModelConfig) -> dict | None:

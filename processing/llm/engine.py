@@ -16,10 +16,12 @@ from processing.llm.settings import ModelConfig
 from processing.errors import CrdError
 from processing.llm.client import RequestBuilder, make_clients
 from processing.llm.endpoints import Endpoints
-from processing.llm.extract import BadReply, Reply
+from processing.llm.degenerate import Degenerate
+from processing.llm.extract import BadReply, Reply, Split, Usage
 from processing.llm.http import ApiError, TransportError
 from processing.llm.ratelimit import AdaptiveLimit, RateLimits
 from processing.llm.retry import after_retry_after, backoff, fatal_message, retryable
+from processing.progress import report_loop
 
 Key = tuple[str, str, int]  # (prompt id, model, sample index)
 Entry = tuple[str, str, int, str]  # a key and the request fingerprint (journal.py)
@@ -117,28 +119,40 @@ class Engine:
             keep(await self._complete(job))
 
     async def _complete(self, job: Job) -> Record:
-        """Ask until a reply may be kept or the retry budget is spent."""
+        """Ask until a reply may be kept or a retry budget is spent.
+
+        A looping reply has its own budget, `degenerate_retries`, and is asked again at
+        once: a loop says nothing about the server, so it neither waits nor uses up
+        `max_retries`.
+        """
         body = self.requests.body(job.messages)
         prompt_size = sum(len(content) for _, content in job.messages)
-        attempts = self.model.max_retries + 1
-        for attempt in range(1, attempts + 1):
+        attempt = loops = 0
+        while True:
+            attempt += 1
             wait = None
             try:
                 reply = await self._attempt(body, prompt_size)
-                return _finished(job, reply, attempt)
+                return _finished(job, reply.check(self.requests.opened), reply.finish_reason, reply.usage, attempt)
+            except Degenerate:
+                loops += 1
+                if loops > self.model.degenerate_retries:
+                    return _failed(job, f"degenerate: the reply looped in {loops} attempts", attempt)
+                continue
             except ApiError as exc:
                 if not retryable(exc.status):
                     return _failed(job, str(exc), attempt)
                 error, wait = exc, exc.retry_after
             except (TransportError, BadReply) as exc:
                 error = exc
-            if attempt < attempts:
-                await asyncio.sleep(after_retry_after(wait) if wait is not None else backoff(attempt, self.model.backoff))
+            if attempt - loops > self.model.max_retries:
+                break
+            await asyncio.sleep(after_retry_after(wait) if wait is not None else backoff(attempt - loops, self.model.backoff))
         if isinstance(error, TransportError) and error.connect:
             # Nothing reached the server: that says nothing about this prompt, so stop
             # instead of marking every remaining prompt failed.
             raise CrdError(f"lost {self.model.base_url} ({error}); finished requests are saved, rerun to resume")
-        return _failed(job, f"gave up after {attempts} attempts: {error}", attempts)
+        return _failed(job, f"gave up after {attempt - loops} attempts: {error}", attempt)
 
     async def _attempt(self, body: bytes, prompt_size: int) -> Reply:
         epoch = await self.limit.acquire()
@@ -150,12 +164,26 @@ class Engine:
                 except ApiError as exc:
                     self._on_api_error(exc, epoch, client.base_url)
                     raise
+                except Degenerate as exc:
+                    self._on_loop(exc, charged, prompt_size)
+                    raise
             self.limit.succeeded()
             if self.rates:
                 self.rates.settle(charged, reply.usage)
-            return reply.check()
+            return reply
         finally:
             self.limit.release()
+
+    def _on_loop(self, exc: Degenerate, charged: float, prompt_size: int) -> None:
+        """A cancelled loop: charge what it used, count what cancelling it saved.
+
+        Left alone, a loop runs to max_tokens. Counting a token per character generated
+        (more than tokenizers spend on Chinese) makes the saving a lower bound.
+        """
+        if self.rates:
+            self.rates.settle(charged, Usage(total_tokens=prompt_size + exc.chars))
+        if self.requests.stream:  # a whole reply was paid for in full
+            report_loop(max(0, self.model.max_tokens - exc.chars))
 
     def _on_api_error(self, exc: ApiError, epoch: int, url: str) -> None:
         if exc.status == 429:
@@ -174,13 +202,11 @@ def request_cost(model: ModelConfig, record: Record) -> float | None:
     return (prompt + completion) / 1e6
 
 
-def _finished(job: Job, reply: Reply, attempts: int) -> Record:
-    usage = reply.usage or {}
-    details = usage.get("completion_tokens_details") or {}
+def _finished(job: Job, split: Split, finish_reason: str | None, usage: Usage, attempts: int) -> Record:
     return Record(
-        job.prompt_id, job.model, job.sample, "ok", reply.split.reasoning, reply.split.response, reply.finish_reason,
-        prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-        reasoning_tokens=details.get("reasoning_tokens"), attempts=attempts, fingerprint=job.fingerprint,
+        job.prompt_id, job.model, job.sample, "ok", split.reasoning, split.response, finish_reason,
+        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+        reasoning_tokens=usage.reasoning_tokens, attempts=attempts, fingerprint=job.fingerprint,
     )
 
 

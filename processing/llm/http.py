@@ -16,11 +16,14 @@ import asyncio
 import json
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import Callable
 
 import aiohttp
 import orjson
 
+from processing.llm.degenerate import Degenerate, LoopDetector, scan
 from processing.llm.extract import BadReply, Reply, StreamAccumulator, parse_completion
+from processing.llm.keys import Redactor
 
 ERROR_TEXT_LIMIT = 300
 NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
@@ -51,9 +54,11 @@ class TransportError(Exception):
 class ChatClient:
     """Sends chat completions to one base URL; the API key stays in its headers only."""
 
-    def __init__(self, base_url: str, api_key: str, timeout: float, connections: int) -> None:
+    def __init__(self, base_url: str, api_key: str, timeout: float, connections: int, stop_loops: bool = True) -> None:
+        """`stop_loops`: a reply caught in a loop raises Degenerate; a stream is cancelled at once."""
         self.base_url = base_url.rstrip("/")
-        self._secret = api_key
+        self.stop_loops = stop_loops
+        self.redact = Redactor(api_key)  # servers sometimes quote the key they refused
         self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         # Streams may legitimately run for many minutes: for them `timeout` bounds the
         # silence between two reads, for whole replies the total wait.
@@ -76,18 +81,26 @@ class ChatClient:
             self._session = None
 
     async def complete(self, body: bytes, stream: bool) -> Reply:
-        """POST a serialized request body; raise ApiError, TransportError or BadReply."""
+        """POST a serialized request body; raise ApiError, TransportError, BadReply or Degenerate."""
         timeout = self._stream_timeout if stream else self._reply_timeout
         try:
             async with self._open().post(self.base_url + "/chat/completions", data=body, headers=self._headers,
                                          timeout=timeout) as response:
                 if response.status != 200:
                     raise await self._api_error(response)
-                return await (_read_stream(response) if stream else _read_whole(response))
+                if stream:
+                    return await _read_stream(response, LoopDetector().feed if self.stop_loops else None)
+                return await _read_whole(response, self.stop_loops)
+        except (ApiError, TransportError, Degenerate):
+            raise  # their messages are redacted where they are made
+        except BadReply as exc:  # a 200 reply may carry an error object quoting the key
+            raise BadReply(_shorten(self.redact(str(exc)))) from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise BadReply("reply is not valid JSON") from None
         except NETWORK_ERRORS as exc:
             raise self._transport_error(exc) from None
+        except Exception as exc:  # noqa: BLE001 - a reply in a shape nobody foresaw fails its request, not the run
+            raise BadReply(_shorten(self.redact(f"unreadable reply ({type(exc).__name__}: {exc})"))) from None
 
     async def probe(self) -> int:
         """Status of GET /models: a cheap check that the endpoint answers and takes the key."""
@@ -107,20 +120,23 @@ class ChatClient:
 
     async def _api_error(self, response: aiohttp.ClientResponse) -> ApiError:
         text = (await response.content.read(64 * 1024)).decode("utf-8", "replace")
-        return ApiError(response.status, self.redact(_error_message(text)), _retry_after(response.headers.get("Retry-After")))
-
-    def redact(self, text: str) -> str:
-        """Servers sometimes quote the key they refused; never let it reach a message."""
-        return text.replace(self._secret, "***") if self._secret else text
+        return ApiError(response.status, _error_message(self.redact(text)), _retry_after(response.headers.get("Retry-After")))
 
 
-async def _read_whole(response: aiohttp.ClientResponse) -> Reply:
-    return parse_completion(orjson.loads(await response.read()))
+async def _read_whole(response: aiohttp.ClientResponse, stop_loops: bool) -> Reply:
+    reply = parse_completion(orjson.loads(await response.read()))
+    if stop_loops:  # paid for already, but a looping reply must not become a row either way
+        scan(reply.reasoning)
+        scan(reply.content)
+    return reply
 
 
-async def _read_stream(response: aiohttp.ClientResponse) -> Reply:
-    """Server-sent events: `data:` lines carry chunks; comments (`: keep-alive`) are skipped."""
-    accumulator = StreamAccumulator()
+async def _read_stream(response: aiohttp.ClientResponse, watch: Callable[[str], None] | None) -> Reply:
+    """Server-sent events: `data:` lines carry chunks; comments (`: keep-alive`) are skipped.
+
+    Leaving early (Degenerate) closes the connection, which tells the server to stop.
+    """
+    accumulator = StreamAccumulator(watch)
     finished = False
     pending = b""
     async for data in response.content.iter_any():
@@ -165,6 +181,12 @@ def _error_message(text: str) -> str:
         text = message if isinstance(message, str) else text
     except ValueError:
         pass
+    return _shorten(text)
+
+
+def _shorten(text: str) -> str:
+    """One line of at most ERROR_TEXT_LIMIT characters; cut only after redaction, so no
+    part of a key survives a cut through it."""
     text = " ".join(text.split())
     return text if len(text) <= ERROR_TEXT_LIMIT else text[:ERROR_TEXT_LIMIT] + "…"
 

@@ -12,6 +12,8 @@ import asyncio
 from collections import deque
 from time import monotonic
 
+from processing.llm.extract import Usage
+
 DECREASE = 0.5  # multiplicative back-off on 429
 RECOVERY_SHARE = 0.05  # additive recovery per round trip, as a share of the configured maximum
 
@@ -127,9 +129,8 @@ class RateLimits:
             await self.tokens.take(charged)
         return charged
 
-    def settle(self, charged: float, usage: dict | None) -> None:
-        total = (usage or {}).get("total_tokens")
-        completion = (usage or {}).get("completion_tokens")
+    def settle(self, charged: float, usage: Usage) -> None:
+        total, completion = usage.total_tokens, usage.completion_tokens
         if completion is not None:
             self._replies += 1
             self._completion_mean += (completion - self._completion_mean) / self._replies

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from processing.llm.extract import BadReply, split_inline
+from processing.llm.extract import BadReply, content_parts, split_inline
 from processing.llm.http import ApiError, ChatClient, TransportError, _error_message, _retry_after
 
 from helpers import FIXTURES
@@ -69,17 +69,20 @@ def _fetch(name: str, trickle: bool):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_wire_payload(name, trickle):
     expected = EXPECTED[name]
+    opened = expected.get("opened", False)
     if "rejected" in expected:
         with pytest.raises(BadReply, match=re.escape(expected["rejected"])):
-            _fetch(name, trickle).check()
+            _fetch(name, trickle).check(opened)
         return
-    reply = _fetch(name, trickle).check()
-    assert reply.split.reasoning == expected["reasoning"]
-    assert reply.split.response == expected["response"]
+    reply = _fetch(name, trickle)
+    split = reply.check(opened)
+    assert split.reasoning == expected["reasoning"]
+    assert split.response == expected["response"]
     assert reply.finish_reason == "stop"
-    assert (reply.usage or {}).get("completion_tokens") == expected["completion_tokens"]
-    if "reasoning_tokens" in expected:
-        assert reply.usage["completion_tokens_details"]["reasoning_tokens"] == expected["reasoning_tokens"]
+    assert reply.usage.completion_tokens == expected["completion_tokens"]
+    for count in ("reasoning_tokens", "total_tokens"):
+        if count in expected:
+            assert getattr(reply.usage, count) == expected[count]
 
 
 @pytest.mark.parametrize(
@@ -119,6 +122,39 @@ def test_stream_cut_before_its_end_is_a_transport_error(cut, reason):
 def test_split_inline(content, reasoning, response, complete):
     split = split_inline(content)
     assert (split.reasoning, split.response, split.complete) == (reasoning, response, complete)
+
+
+def test_split_inline_after_a_forced_prefix_needs_the_closing_tag():
+    assert split_inline("想一想\n</think>\n\n答案", opened=True).complete
+    assert split_inline("想到一半", opened=True) == split_inline("<think>想到一半")
+
+
+@pytest.mark.parametrize(
+    ("content", "parts"),
+    [
+        (None, ("", "")),
+        ("答案", ("", "答案")),
+        ([{"type": "thinking", "thinking": "想一想"}, {"type": "text", "text": "答案"}], ("想一想", "答案")),
+        ([{"type": "thinking", "thinking": [{"type": "text", "text": "想"}, {"type": "text", "text": "一想"}]},
+          {"type": "reference", "reference_ids": [1]}, {"type": "text", "text": "答案"}], ("想一想", "答案")),
+    ],
+)
+def test_content_parts(content, parts):
+    assert content_parts(content) == parts
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ({"text": "答案"}, "content is a JSON object"),
+        ([{"type": "text", "text": ["答案"]}], "a text part holds a JSON array"),
+        (["答案"], "a content part is a JSON string, not a typed object"),
+        ([{"type": "image_url", "image_url": {"url": "x"}}], "content part of unknown type 'image_url'"),
+    ],
+)
+def test_content_in_an_unknown_shape_is_a_bad_reply(content, reason):
+    with pytest.raises(BadReply, match=re.escape(reason)):
+        content_parts(content)
 
 
 def test_error_message_reads_openai_style_bodies_and_plain_text():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 
 import polars as pl
@@ -13,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from processing.cli import main
+from processing.config import parse_config
 from processing.llm.settings import ModelConfig
 from processing.errors import CrdError
 from processing.llm.generate import FAILURES, GENERATIONS, JOURNAL, generate_file, read_prompts
@@ -21,6 +23,7 @@ from processing.llm import engine as engine_module
 from processing.llm import ratelimit
 from processing.llm.client import RequestBuilder
 from processing.llm.engine import Engine
+from processing.llm.extract import Usage
 from processing.llm.ratelimit import AdaptiveLimit, RateLimits, TokenBucket
 from processing.progress import GenerationProgress
 from processing.sim import SimSettings, Simulator
@@ -78,6 +81,29 @@ def test_openrouter_asks_for_reasoning():
     assert "stream_options" not in body_of(preset="openrouter", stream=False)
 
 
+@pytest.mark.parametrize(("preset", "fields"), [
+    ("dashscope", {"enable_thinking": True, "thinking_budget": 2000}),
+    ("siliconflow", {"enable_thinking": True, "thinking_budget": 2000}),
+    ("openrouter", {"reasoning": {"max_tokens": 2000}}),  # in place of the effort
+])
+def test_thinking_budget_is_sent_where_the_preset_takes_it(preset, fields):
+    body = body_of(preset=preset, thinking_budget=2000)
+    assert {name: body.get(name) for name in fields} == fields
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ({"preset": "deepseek", "thinking_budget": 2000},
+     "models.0: Value error, thinking_budget: preset deepseek has no thinking budget; it is sent to presets "
+     "dashscope, siliconflow, openrouter only, so leave it out"),
+    ({"thinking_budget": 2000}, "preset openai has no thinking budget"),
+    ({"preset": "siliconflow", "thinking_budget": 64}, "preset siliconflow takes 128–32,768 tokens, not 64"),
+])
+def test_thinking_budget_is_refused_where_the_preset_has_none(model, message):
+    raw = {"sources": [{"path": "p.jsonl"}], "models": [{"name": "m", "base_url": "http://x/v1", **model}]}
+    with pytest.raises(CrdError, match=re.escape(message)):
+        parse_config(raw)
+
+
 @pytest.mark.parametrize(("preset", "fields", "prefix_extra"), [
     ("vllm", {"continue_final_message": True, "add_generation_prompt": False}, {}),
     ("sglang", {"continue_final_message": True}, {}),
@@ -104,6 +130,43 @@ def test_think_prefix_end_to_end_against_the_simulator(tmp_path):
     assert result.finished == rows.height == 2
     assert all(rows["reasoning"].str.len_chars() > 100) and all(rows["response"].str.len_chars() > 0)
     assert not any("think>" in text for text in rows["reasoning"].to_list() + rows["response"].to_list())
+
+
+def test_a_forced_prefix_reply_without_its_closing_tag_is_never_a_row():
+    """The server continued "<think>\n" and stopped before </think>: finish_reason stop or not,
+    that is reasoning cut short, not an answer."""
+    cut = {**REPLY, "choices": [{"index": 0, "message": {"role": "assistant", "content": "先设甲的速度为 x"},
+                                 "finish_reason": "stop"}]}
+
+    async def serve(request):
+        return web.json_response(cut)
+
+    forced, _ = asyncio.run(run_against(serve, {"preset": "vllm", "force_think_prefix": True, "max_retries": 0}, 2))
+    plain, _ = asyncio.run(run_against(serve, {"max_retries": 0}, 1))
+    assert {(r.status, r.error) for r in forced} == {("failed", "gave up after 1 attempts: unclosed reasoning: "
+                                                      "the reply ended inside its reasoning, with no </think>")}
+    assert (plain[0].status, plain[0].response) == ("ok", "先设甲的速度为 x")  # no prefix: a plain answer
+
+
+def test_usage_is_read_wherever_the_provider_put_it():
+    """Top level, in the choice (Moonshot) or in x_groq (Groq); SGLang's reasoning_tokens
+    sits at the top of usage, OpenAI's in completion_tokens_details."""
+    counts = {"prompt_tokens": 7, "completion_tokens": 30}
+    replies = [
+        {**REPLY, "usage": {**counts, "reasoning_tokens": 20}},
+        {**REPLY, "usage": None, "choices": [{**REPLY["choices"][0], "usage": counts}]},
+        {**REPLY, "usage": None, "x_groq": {"id": "req_1", "usage": counts}},
+        {**REPLY, "usage": {**counts, "completion_tokens_details": {"reasoning_tokens": 20}}},
+    ]
+
+    async def serve(request):
+        return web.json_response(replies[int(json.loads(await request.read())["messages"][0]["content"][1:-1])])
+
+    records, _ = asyncio.run(run_against(serve, {}, len(replies)))
+    seen = sorted((r.prompt_id, r.prompt_tokens, r.completion_tokens, r.reasoning_tokens) for r in records)
+    assert seen == [("p0", 7, 30, 20), ("p1", 7, 30, None), ("p2", 7, 30, None), ("p3", 7, 30, 20)]
+    assert Usage.of({"prompt_tokens": 7, "completion_tokens": 30}).total_tokens == 37
+    assert Usage.of({"prompt_tokens": "7", "completion_tokens": True}) == Usage()
 
 
 # ---------------------------------------------------------------- failures and retries
@@ -155,7 +218,10 @@ def test_retry_after_is_honoured(monkeypatch):
     ({**REPLY, "choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "stop"}]},
      "empty response"),
     ({**REPLY, "choices": [{"index": 0, "message": {"role": "assistant", "content": "<think>\n想"}, "finish_reason": "stop"}]},
-     "never closed"),
+     "unclosed reasoning"),
+    ({**REPLY, "choices": [{"index": 0, "message": {"role": "assistant", "content": 42}, "finish_reason": "stop"}]},
+     "content is a JSON number"),
+    ({**REPLY, "choices": {"0": REPLY["choices"][0]}}, "reply without choices"),
 ])
 def test_unusable_replies_are_retried_then_failed_with_the_reason(reply, reason):
     async def bad(request):
@@ -248,8 +314,8 @@ def test_token_bucket_paces_and_corrects_estimates(monkeypatch):
 
 def test_rate_limits_learn_the_mean_completion():
     limits = RateLimits(rpm=None, tpm=6000, first_guess=1000)
-    limits.settle(1005, {"completion_tokens": 200, "total_tokens": 205})
-    limits.settle(1005, {"completion_tokens": 400, "total_tokens": 405})
+    limits.settle(1005, Usage(completion_tokens=200, total_tokens=205))
+    limits.settle(1005, Usage(completion_tokens=400, total_tokens=405))
     assert limits._completion_mean == 300
 
 
