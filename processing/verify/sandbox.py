@@ -262,15 +262,26 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
 def _isolate(job: dict) -> str:
     """Read-only filesystem, hidden directories, private /tmp and /dev/shm; returns the workdir."""
     exposed = {path: os.open(path, os.O_PATH) for path in job["expose"]}
-    for hidden in job["hidden"]:
-        if os.path.isdir(hidden) and not os.path.islink(hidden):
-            _hide(hidden, {path: fd for path, fd in exposed.items() if path.startswith(hidden.rstrip("/") + "/")})
-    for fd in exposed.values():  # through /proc/1/fd, `..` from them would reach the hidden originals
-        os.close(fd)
-    _remount_read_only()
-    size = f"size={job['disk_mb']}m,mode=1777"
-    for scratch in ("/tmp", "/dev/shm"):
-        _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, size)
+
+    def under(directory: str) -> dict[str, int]:
+        return {path: fd for path, fd in exposed.items() if path.startswith(directory.rstrip("/") + "/")}
+
+    try:
+        for hidden in job["hidden"]:
+            if os.path.isdir(hidden) and not os.path.islink(hidden):
+                _hide(hidden, under(hidden))
+        _remount_read_only()
+        size = f"size={job['disk_mb']}m,mode=1777"
+        for scratch in ("/tmp", "/dev/shm"):
+            _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, size)
+            # An interpreter may live under /tmp (a virtualenv in a temporary clone): bind it back, read-only.
+            for path, fd in under(scratch).items():
+                os.makedirs(path, mode=0o755, exist_ok=True)
+                _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+                _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    finally:
+        for fd in exposed.values():  # through /proc/1/fd, `..` from them would reach the hidden originals
+            os.close(fd)
     return "/tmp"
 
 
