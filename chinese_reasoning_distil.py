@@ -74,7 +74,7 @@ class ChineseReasoningDistil(datasets.ArrowBasedBuilder):
 
     def _generate_tables(self, files):
         for file_index, path in enumerate(files):
-            for batch_index, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=1024)):
+            for batch_index, batch in enumerate(pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=1024)):
                 table = derive(pa.Table.from_batches([batch]), self.config.name)
                 yield Key(file_index, batch_index), table
 

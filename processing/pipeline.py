@@ -26,6 +26,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import xxhash
 
 from processing import verify
 from processing.verify.judge import Judge, judge_description, judge_inputs, merge_judged, rows_to_judge
@@ -43,9 +44,10 @@ from processing.pool.run import build_pool
 from processing.progress import GenerationProgress
 from processing.publish import card, shards
 from processing.publish.llamafactory import INFO_FILE, write_llamafactory_info
+from processing.publish.shards import read_batches
 from processing.route.run import format_plan, plan_routes
 from processing.schema import FULL_SCHEMA, SCHEMAS, derive, stable_id
-from processing.stages import Stages, digest, file_digest
+from processing.stages import Stages, file_digest
 
 BATCH_ROWS = 2000  # rows read, verified and written at a time
 POOL = "pool.parquet"
@@ -177,13 +179,16 @@ class Build:
         report_other_recipes(self.journal.other_recipes(job for jobs in todo.values() for job in jobs))
         asked = sum(map(len, todo.values()))
         asyncio.run(_generate_all(todo, self.config.models, self.journal, wanted, self.quiet))
-        entries = [job.entry for job in self.jobs()]
-        failures = self.journal.write_failures(self.run_dir / FAILURES, set(entries))
-        finished = [entry for entry in entries if self.journal.done(entry)]
+        failures = self.journal.write_failures(self.run_dir / FAILURES, {job.entry for job in self.jobs()})
+        finished, hasher = 0, xxhash.xxh3_128()  # what generation produced, streamed: no list of a million entries
+        for job in self.jobs():
+            if self.journal.done(job.entry):
+                finished += 1
+                hasher.update("\x1f".join(map(str, job.entry)).encode() + b"\n")
         reasons = dict(Counter(failure["error"] for failure in failures).most_common())
-        counts = {"requests": wanted, "asked": asked, "finished": len(finished), "failed": len(failures),
+        counts = {"requests": wanted, "asked": asked, "finished": finished, "failed": len(failures),
                   "failure_reasons": reasons}
-        return counts, digest(finished)
+        return counts, hasher.hexdigest()
 
     def jobs(self) -> Iterator[Job]:
         """Every request of the build in a fixed order: pool order, then teacher, then sample."""
@@ -277,7 +282,7 @@ class Build:
         keep, removed = selected_ids(self.run_dir / SCORED, self.config.verify.select)
         # Arrow derives, compresses and writes without the GIL: the configs share the cores.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as threads:
-            for batch in pq.ParquetFile(self.run_dir / SCORED).iter_batches(batch_size=BATCH_ROWS):
+            for batch in read_batches(self.run_dir / SCORED, BATCH_ROWS):
                 table = pa.Table.from_batches([batch])
                 if keep is not None:
                     table = table.filter(pc.is_in(table["id"], value_set=keep))

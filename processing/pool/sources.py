@@ -264,7 +264,7 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, dict | CrdError]]:
     import pyarrow.parquet as pq
 
     number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=10_000):
         for record in batch.to_pylist():
             number += 1
             yield f"{path}:row {number}", record

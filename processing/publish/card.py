@@ -92,7 +92,7 @@ def card_stats(scored: Path, keep: pa.Array | None = None) -> pl.DataFrame:
     for the published rows (`keep`: their ids; None: every row)."""
     parts = []
     columns = ["id", "source", "model", "score", "verify_method", "category", *LENGTH_COLUMNS]
-    for batch in pq.ParquetFile(scored).iter_batches(batch_size=STATS_BATCH_ROWS, columns=columns):
+    for batch in pq.ParquetFile(scored, pre_buffer=False).iter_batches(batch_size=STATS_BATCH_ROWS, columns=columns):  # no pre-buffering: see shards.read_batches
         if keep is not None:
             batch = batch.filter(pc.is_in(batch["id"], value_set=keep))
         lengths = {f"{name}_chars": pc.utf8_length(batch[name]) for name in LENGTH_COLUMNS}

@@ -8,6 +8,7 @@ never sees a partial shard or a mix of two builds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,6 +24,14 @@ def parquet_options(schema: pa.Schema) -> dict:
     """ParquetWriter options shared by the shards and the run directory's row files."""
     return {"compression": "zstd", "write_page_index": True,
             "use_dictionary": [name for name in schema.names if name not in LONG_TEXT]}
+
+
+def read_batches(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
+    """A Parquet file `rows` at a time with flat memory.
+
+    pyarrow's default pre-buffering keeps what it read cached: streaming 120k rows of long
+    reasoning grew the resident size by 8 MiB per batch with it and not at all without."""
+    yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=rows)
 
 
 def write_parquet(table: pa.Table, path: Path, row_group_bytes: int) -> None:
