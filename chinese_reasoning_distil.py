@@ -21,6 +21,7 @@ Without a builder, `load_dataset("out/demo", "sft")` reads the materialized shar
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import datasets
@@ -49,6 +50,13 @@ class ChineseReasoningDistil(datasets.ArrowBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "default"
 
+    def __init__(self, *args, data_dir: str | None = None, **kwargs) -> None:
+        # The `datasets` cache is keyed by this hash: deriving it from the shards themselves
+        # makes a rebuilt folder miss the cache instead of serving the previous build's rows.
+        if data_dir is not None:
+            kwargs.setdefault("hash", shards_fingerprint(Path(data_dir)))
+        super().__init__(*args, data_dir=data_dir, **kwargs)
+
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
             description="Chinese prompts with a teacher model's reasoning and answer.",
@@ -70,3 +78,12 @@ class ChineseReasoningDistil(datasets.ArrowBasedBuilder):
                 table = derive(pa.Table.from_batches([batch]), self.config.name)
                 yield Key(file_index, batch_index), table
 
+
+
+def shards_fingerprint(data_dir: Path) -> str:
+    """A hash of every shard's name, size and modification time: it changes with each build."""
+    hasher = hashlib.blake2b(digest_size=8)
+    for path in sorted((data_dir / "data").glob("*/train-*.parquet")):
+        stat = path.stat()
+        hasher.update(f"{path.relative_to(data_dir)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return hasher.hexdigest()

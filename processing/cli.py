@@ -1,23 +1,45 @@
-"""The `crd` command: thin wrappers over the pipeline; expected errors are one line."""
+"""The `crd` command: thin wrappers over the pipeline; expected errors are one line.
+
+Bare `crd` prints the help and exits 0; `crd --version` prints the package version.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from importlib import metadata
 from pathlib import Path
 
+from processing import demo as demo_data
 from processing.errors import CrdError
+from processing.files import check_folder
+from processing.textio import encoding_name
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = REPO_ROOT / "examples" / "demo.toml"
-DEMO_POOL = REPO_ROOT / "examples" / "demo" / "prompts.jsonl"
+
+# What survives a full disk, per command: the journal keeps every finished request and
+# files are renamed into place only when complete (files.atomic_path).
+KEPT_ON_DISK_FULL = {
+    "generating": "the answers already finished stay in the journal and no output file is left half-written",
+    "writing": "no output file is left half-written",
+}
+GENERATING = {"build", "demo", "generate", "score", "verify"}  # these ask models, with a journal
+HF_BAR_VARIABLES = ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    root = parser()
+    args = root.parse_args(argv)
+    if args.command is None:
+        root.print_help()
+        return 0
+    _flat_memory_pool()
     try:
-        return args.handler(args) or 0
+        with _library_bars_off() if getattr(args, "quiet", False) else nullcontext():
+            return args.handler(args) or 0
     except CrdError as exc:
         if os.environ.get("CRD_DEBUG"):
             raise
@@ -26,14 +48,81 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("crd: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not _disk_full(exc) or os.environ.get("CRD_DEBUG"):
+            raise
+        print(_disk_full_message(exc, args.command), file=sys.stderr)
+        return 2
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """ENOSPC or a full quota, also when wrapped: polars raises a ComputeError that says so
+    only in its message, and other layers may re-raise from it."""
+    for _ in range(5):  # the chain of causes, not forever
+        if exc is None:
+            return False
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if os.strerror(errno.ENOSPC) in str(exc) or os.strerror(errno.EDQUOT) in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _disk_full_message(exc: Exception, command: str) -> str:
+    where = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""
+    kept = KEPT_ON_DISK_FULL["generating" if command in GENERATING else "writing"]
+    return f"crd: error: disk full{where}: {kept}; free some space and run the same command again to resume"
+
+
+@contextmanager
+def _library_bars_off() -> Iterator[None]:
+    """-q also silences the bars of the Hugging Face loaders (`hf:` and saved-dataset sources).
+
+    The libraries read these variables when first imported, which happens inside the command;
+    they are restored after it, so a caller's child processes are not silenced too."""
+    saved = {name: os.environ.get(name) for name in HF_BAR_VARIABLES}
+    os.environ.update(dict.fromkeys(HF_BAR_VARIABLES, "1"))
+    if "datasets" in sys.modules:  # imported already: the variables come too late
+        sys.modules["datasets"].disable_progress_bars()
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _version() -> str:
+    try:
+        return metadata.version("chinese-reasoning-distil")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _flat_memory_pool() -> None:
+    """Arrow's jemalloc pool: streaming a million long rows through it kept the resident size
+    flat (about 500 MiB), where mimalloc crept up and the system allocator held 900 MiB."""
+    import pyarrow as pa
+
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:  # a pyarrow build without jemalloc keeps its default
+        pass
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="crd", description="Build, verify and publish Chinese reasoning-distillation datasets.")
-    commands = root.add_subparsers(dest="command", required=True)
+    root.add_argument("--version", action="version", version=f"crd {_version()}")
+    commands = root.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="offline end-to-end run on the bundled pool against the simulator")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="dataset folder to write (default: out/demo)")
+    demo.add_argument("--base-url", help="a simulator you started with `crd sim` (default: one in-process)")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=run_demo)
 
@@ -42,11 +131,15 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--out", type=Path, required=True, help="dataset folder to write")
     build.add_argument("--run-dir", type=Path, help="where stage outputs and the journal live (default: OUT.run)")
     build.add_argument("--retry-failed", action="store_true", help="ask again for requests recorded as failed")
+    build.add_argument("--dry-run", action="store_true",
+                       help="run the pool and routing stages (complexity scoring included) and print the plan: "
+                            "requests per teacher, tier x teacher table; no teacher is asked")
     build.add_argument("-q", "--quiet", action="store_true")
     build.set_defaults(handler=run_build)
 
     generate = commands.add_parser("generate", help="answer every prompt of a file with one teacher (resumable)")
     generate.add_argument("input", type=Path, help="JSON Lines or Parquet with a `prompt` column and optional `id`")
+    _encoding_flag(generate)
     generate.add_argument("--model", required=True, help="model id sent to the API")
     generate.add_argument("--base-url", action="append", required=True,
                           help="e.g. http://localhost:8000/v1; repeat it to balance over several servers")
@@ -65,24 +158,103 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True,
                           help="folder for journal.jsonl, generations.parquet and failures.jsonl")
     generate.add_argument("--retry-failed", action="store_true", help="ask again for requests recorded as failed")
+    generate.add_argument("--batch", dest="mode", action="store_const", const="batch",
+                          help="send through the provider's Batch API (half price, results within --batch-window)")
+    generate.add_argument("--batch-window", help="batch completion window, e.g. 24h (siliconflow: up to 336h)")
+    generate.add_argument("--batch-poll", type=float, help="seconds before the first batch status check (default 30)")
+    generate.add_argument("--batch-max-requests", type=int, help="requests per batch file (default: the preset's limit)")
     generate.add_argument("-q", "--quiet", action="store_true")
     generate.set_defaults(handler=run_generate)
+
+    batches = commands.add_parser("batches", help="status and counts of a run's batches (batch mode)")
+    batches.add_argument("run", type=Path, help="run folder holding batches.jsonl (crd generate: its --out)")
+    batches.add_argument("--cancel", action="store_true", help="cancel the batches still running; "
+                                                                "rerun the build to collect what they finished")
+    batches.set_defaults(handler=run_batches)
 
     imports = commands.add_parser("import", help="convert an existing distilled dataset into the canonical schema")
     imports.add_argument("format", help="congliu, congliu-sft, mxode, am, alpaca or sharegpt")
     imports.add_argument("path", type=Path, help="JSON Lines (.jsonl, .jsonl.zst), JSON array or Parquet file")
     imports.add_argument("--out", type=Path, required=True, help="folder for the Parquet parts")
+    _encoding_flag(imports)
     imports.set_defaults(handler=run_import)
 
     pool = commands.add_parser("pool", help="build the instruction pool: ingest, clean, dedup, decontaminate")
     pool.add_argument("config", type=Path, help="TOML with [[sources]] and optional [clean], [dedup], [decontam]")
     pool.add_argument("--out", type=Path, required=True, help="run folder for pool.parquet and pool/ (rejects, summary)")
+    pool.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     pool.set_defaults(handler=run_pool)
+
+    score = commands.add_parser("score", help="rate prompt complexity with the [[complexity.scorers]] and show the "
+                                              "routing plan, before paying for generation (resumable)")
+    score.add_argument("config", type=Path)
+    score.add_argument("--run-dir", type=Path, required=True, help="run folder: pool.parquet, complexity/ (journals, "
+                                                                  "scores.parquet, dropped.jsonl, scores.png)")
+    score.add_argument("--retry-failed", action="store_true", help="ask again for ratings whose request failed")
+    score.add_argument("-q", "--quiet", action="store_true")
+    score.set_defaults(handler=run_score)
+
+    check = commands.add_parser(
+        "verify", help="score a file of answers: math, multiple choice, and an LLM judge for the rest",
+        description="Score every row of INPUT (JSON Lines, Parquet, or a folder of Parquet parts such as `crd import` "
+                    "writes) that has `response` and `reference_answer`; every other column is kept. "
+                    "Example: crd verify runs/import --out rescored.parquet --judge-config judge.toml")
+    check.add_argument("input", type=Path)
+    check.add_argument("--out", type=Path, required=True, help="Parquet file to write")
+    check.add_argument("--config", type=Path, help="a TOML whose [verify] (and [judge]) tables apply")
+    check.add_argument("--judge-config", type=Path, help="a TOML with a [judge] table: judge what the checks cannot score")
+    check.add_argument("--run-dir", type=Path, help="where the judge's journal lives (default: OUT without suffix + .run)")
+    check.add_argument("--retry-failed", action="store_true", help="ask the judge again where its requests failed")
+    check.add_argument("-q", "--quiet", action="store_true")
+    check.set_defaults(handler=run_verify)
+
+    push = commands.add_parser(
+        "push", help="upload an output folder to a Hugging Face dataset repository, tagged",
+        epilog="example: crd push out/my-dataset --repo me/chinese-r1-distill --tag v1.0 --dry-run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    push.add_argument("out", type=Path, help="the --out folder of a build")
+    push.add_argument("--repo", required=True, help="USER/NAME of the dataset repository (created if missing)")
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument("--revision", help="branch to push to (created if missing; default main)")
+    push.add_argument("--tag", help="tag the pushed commit, e.g. v1.0")
+    push.add_argument("--message", help="commit message")
+    push.add_argument("--dry-run", action="store_true",
+                      help="list what would be uploaded and the card's configs; offline, no token needed")
+    push.set_defaults(handler=run_push)
+
+    pull = commands.add_parser(
+        "pull", help="download a published dataset version into a folder",
+        epilog="example: crd pull me/chinese-r1-distill@v1.0 --out out/v1.0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pull.add_argument("repo", help="USER/NAME, optionally @REVISION (a tag, branch or commit)")
+    pull.add_argument("--out", type=Path, required=True, help="folder to download into")
+    pull.set_defaults(handler=run_pull)
+
+    compare = commands.add_parser(
+        "compare", help="draw the prompts of two datasets on one semantic map, with their overlap",
+        epilog="example: crd compare out/my-dataset pool.parquet --out map.png\n"
+               "         crd compare alpaca_zh.jsonl ape210k.jsonl --column-a instruction --column-b question --out map.png\n"
+               'needs the viz extra: pip install "chinese-reasoning-distil[viz]"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument("a", help="output or pulled dataset folder, pool.parquet, parts folder or glob, JSON Lines, …")
+    compare.add_argument("b", help="the same kinds as A")
+    compare.add_argument("--out", type=Path, required=True, help="PNG to write")
+    compare.add_argument("--column-a", default="prompt",
+                         help='prompt column of A, or a template such as "{instruction}\n{input}" (default: prompt)')
+    compare.add_argument("--column-b", default="prompt", help="the same for B")
+    compare.add_argument("--sample", type=int, default=200_000, help="prompts per side at most (default 200,000)")
+    compare.add_argument("--embedding", help="a local sentence-transformers model folder (default: TF-IDF + SVD)")
+    compare.set_defaults(handler=run_compare)
 
     sim = commands.add_parser("sim", help="serve the local OpenAI-compatible simulator (not a model)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8731)
-    sim.add_argument("--answers", type=Path, default=DEMO_POOL, help="JSON Lines with prompt and reference_answer")
+    sim.add_argument("--answers", type=Path, default=demo_data.POOL,
+                     help="JSON Lines with prompt and reference_answer (default: the demo pool)")
+    _encoding_flag(sim, "of the --answers file")
     sim.add_argument("--wrong-rate", type=float, default=0.2, help="share of known answers given wrong on purpose")
     sim.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     sim.add_argument("--reasoning-chars", type=int, default=400, help="length of the canned reasoning")
@@ -97,46 +269,95 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--hang-seconds", type=float, default=3600.0, help="how long a hang lasts")
     sim.add_argument("--api-key-env", help="accept only the key in this environment variable (default: any key)")
     sim.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+    sim.add_argument("--batch-delay", type=float, default=0.0, help="seconds each batch waits before it runs")
+    sim.add_argument("--batch-fail-rate", type=float, default=0.0, help="share of batch lines answered with an error")
+    sim.add_argument("--batch-expire-rate", type=float, default=0.0,
+                     help="share of batch lines the completion window runs out on (their batch ends expired)")
     sim.set_defaults(handler=run_sim)
     return root
+
+
+def _encoding_flag(command: argparse.ArgumentParser, of: str = "of the input file") -> None:
+    def known(name: str) -> str:
+        try:
+            return encoding_name(name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    command.add_argument("--encoding", type=known,
+                         help=f"text encoding {of}, e.g. gbk; default: detected (UTF-8, a BOM, or GB18030)")
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from processing.config import load_config
     from processing.sim import SimSettings, Simulator, load_answers
 
-    _require_file(DEMO_CONFIG, "the demo needs the repository's examples/ folder; run it from a clone")
-    config = load_config(DEMO_CONFIG)
+    config = load_config(demo_data.CONFIG)
+    run_dir = _output_folders(args.out, None)
     print("crd demo: answers come from the crd simulator, a local test server, not a model.")
-    with Simulator(SimSettings(answers=load_answers(DEMO_POOL))) as sim:
-        for model in config.models:
-            model.base_url = sim.base_url
-        summary = _build(config, args.out, None, args.quiet, simulated=True, retry_failed=False)
+    if args.base_url:
+        summary = _demo_build(config, args, args.base_url, run_dir)
+    else:
+        with Simulator(SimSettings(answers=load_answers(demo_data.POOL))) as sim:
+            summary = _demo_build(config, args, sim.base_url, run_dir)
     _print_summary(summary)
     return 0
+
+
+def _demo_build(config, args: argparse.Namespace, base_url: str, run_dir: Path):
+    for model in [*config.models, *config.complexity.scorers, *([config.judge] if config.judge else [])]:
+        model.base_url = base_url
+    return _build(config, args.out, run_dir, args.quiet, simulated=True, retry_failed=False)
 
 
 def run_build(args: argparse.Namespace) -> int:
     from processing.config import load_config
 
     config = load_config(args.config)
-    summary = _build(config, args.out, args.run_dir, args.quiet, simulated=False, retry_failed=args.retry_failed)
+    run_dir = _output_folders(args.out, args.run_dir)
+    if args.dry_run:
+        from processing.pipeline import plan
+
+        print(plan(config, args.out, run_dir, quiet=args.quiet))
+        return 0
+    summary = _build(config, args.out, run_dir, args.quiet, simulated=False, retry_failed=args.retry_failed)
     _print_summary(summary)
     return 1 if summary.failed else 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from processing.config import load_tables
+    from processing.verify.run import format_report, verify_file
+    from processing.verify.settings import JudgeSettings, VerifyConfig
+
+    tables = load_tables(args.config, {"verify": VerifyConfig, "judge": JudgeSettings}) if args.config else {}
+    if args.judge_config:
+        tables.update(load_tables(args.judge_config, {"judge": JudgeSettings}, required=("judge",)))
+    run_dir = args.run_dir or args.out.with_suffix(".run")
+    check_folder(args.out.parent)
+    check_folder(run_dir, "--run-dir")
+    report = verify_file(args.input, args.out, tables.get("verify") or VerifyConfig(), judge=tables.get("judge"),
+                         run_dir=run_dir, quiet=args.quiet, retry_failed=args.retry_failed)
+    print(format_report(report))
+    print(f"written to {args.out}")
+    return 0
 
 
 def run_import(args: argparse.Namespace) -> int:
     from processing.files import atomic_path
     from processing.pool.importers import iter_import
+    from processing.publish.settings import OutputConfig
+    from processing.publish.shards import write_parquet
 
     _require_file(args.path, "give the path of a downloaded dataset file")
+    check_folder(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     for stale in args.out.glob("part-*.parquet"):  # a rerun must not mix with an older import
         stale.unlink()
     rows = parts = 0
-    for part, frame in enumerate(iter_import(args.format, args.path)):
+    for part, frame in enumerate(iter_import(args.format, args.path, encoding=args.encoding)):
         with atomic_path(args.out / f"part-{part:05d}.parquet") as temporary:
-            frame.write_parquet(temporary)
+            write_parquet(frame.to_arrow(), temporary, OutputConfig().row_group_bytes)  # the build's writer
         rows, parts = rows + len(frame), part + 1
     print(f"imported {rows} rows from {args.path} as {args.format} into {args.out} ({parts} Parquet parts)")
     return 0
@@ -147,24 +368,81 @@ def run_pool(args: argparse.Namespace) -> int:
     from processing.pool.settings import PoolConfig
     from processing.pool.run import build_pool, format_summary
 
-    result = build_pool(load_config(args.config, PoolConfig), args.out)
+    config = load_config(args.config, PoolConfig)
+    check_folder(args.out)
+    result = build_pool(config, args.out)
     print(format_summary(result.summary))
     print("seconds: " + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in result.seconds.items()))
     print(f"pool of {result.pool.height} prompts written to {args.out / 'pool.parquet'}; rejects in {args.out / 'pool'}")
     return 0
 
 
+def run_score(args: argparse.Namespace) -> int:
+    from processing.config import load_config
+    from processing.pool.run import build_pool
+    from processing.route.run import format_plan, plan_routes
+
+    config = load_config(args.config)
+    if not config.complexity.scorers:
+        raise CrdError(f"{args.config}: no [[complexity.scorers]]; add at least one scorer model to rate prompts")
+    check_folder(args.run_dir, "--run-dir")
+    pool = build_pool(config, args.run_dir).pool
+    plan = plan_routes(pool, config.complexity, config.routing, config.models, args.run_dir, quiet=args.quiet,
+                       retry_failed=args.retry_failed)
+    print(format_plan(plan, config.complexity))
+    print(f"plot: {plan.plot}; ratings: {plan.plot.with_name('scores.parquet')}")
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from processing.publish.hub import format_plan, plan_push, push
+
+    plan = plan_push(args.out, args.repo, args.tag)
+    if args.dry_run:
+        print(format_plan(plan, args.revision, args.tag))
+        return 0
+    print(plan.version_note)
+    commit = push(plan, private=args.private, revision=args.revision, tag=args.tag, message=args.message)
+    where = f"{args.repo}@{args.tag or args.revision or 'main'}"
+    print(f"pushed {len(plan.files)} files to the dataset {args.repo} (commit {commit[:12]}); "
+          f"load it with load_dataset({args.repo!r}) or `crd pull {where} --out DIR`")
+    return 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    from processing.publish.hub import pull
+
+    out = pull(args.repo, args.out)
+    print(f"pulled {args.repo} into {out}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from processing.publish.compare import compare, draw_map, read_side, require_viz, summary_lines
+
+    require_viz()
+    if args.sample < 2:
+        raise CrdError("--sample: give at least 2 prompts per side")
+    sides = [read_side(path, column, args.sample) for path, column in ((args.a, args.column_a), (args.b, args.column_b))]
+    result = compare(*sides, args.embedding, say=lambda line: print(line, flush=True))
+    print("\n".join(summary_lines(result)))
+    print(f"map written to {draw_map(result, args.out)}")
+    return 0
+
+
 def run_sim(args: argparse.Namespace) -> int:
     from processing.sim import SimSettings, load_answers, run_server_forever
+    from processing.sim_batch import BatchSimSettings
 
     from processing.llm.keys import read_key
 
     key = read_key(args.api_key_env, "crd sim --api-key-env", "the simulator") if args.api_key_env else None
     try:
         settings = SimSettings(
-            answers=load_answers(args.answers), wrong_rate=args.wrong_rate, latency=args.latency,
+            answers=load_answers(args.answers, args.encoding), wrong_rate=args.wrong_rate, latency=args.latency,
             reasoning_chars=args.reasoning_chars, chunk_chars=args.chunk_chars, chunk_delay=args.chunk_delay,
             retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed, api_key=key,
+            batch=BatchSimSettings(delay=args.batch_delay, fail_rate=args.batch_fail_rate,
+                                   expire_rate=args.batch_expire_rate),
             **_fault_rates(args.fault),
         )
     except ValueError as exc:  # SimSettings names the bad setting
@@ -199,7 +477,9 @@ def run_generate(args: argparse.Namespace) -> int:
     from processing.llm.generate import FAILURES, GENERATIONS, generate_file
 
     model = _model_from_flags(args)
-    result = generate_file(args.input, model, args.out, retry_failed=args.retry_failed, quiet=args.quiet)
+    check_folder(args.out)
+    result = generate_file(args.input, model, args.out, retry_failed=args.retry_failed, quiet=args.quiet,
+                           encoding=args.encoding)
     print(f"crd generate: {result.finished} of {result.requests} requests finished, {len(result.failures)} failed")
     print(f"  {result.stats}")
     print(f"  rows in {result.out_dir / GENERATIONS}")
@@ -210,6 +490,13 @@ def run_generate(args: argparse.Namespace) -> int:
         print(f"  {'and ' + str(more) + ' more ' if more > 0 else ''}listed in {result.out_dir / FAILURES}; "
               "rerun with --retry-failed to ask again")
     return 1 if result.failures else 0
+
+
+def run_batches(args: argparse.Namespace) -> int:
+    from processing.llm.batch_status import batch_states, format_states
+
+    print(format_states(batch_states(args.run, cancel=args.cancel)))
+    return 0
 
 
 def _model_from_flags(args: argparse.Namespace):
@@ -223,7 +510,8 @@ def _model_from_flags(args: argparse.Namespace):
         "api_key_env": args.api_key_env, "preset": args.preset, "max_concurrency": args.concurrency,
         "rpm": args.rpm, "tpm": args.tpm, "stream": args.stream, "timeout": args.timeout,
         "max_tokens": args.max_tokens, "temperature": args.temperature, "samples": args.samples,
-        "force_think_prefix": args.force_think_prefix,
+        "force_think_prefix": args.force_think_prefix, "mode": args.mode, "batch_window": args.batch_window,
+        "batch_poll": args.batch_poll, "batch_max_requests": args.batch_max_requests,
     }
     try:
         return ModelConfig.model_validate({name: value for name, value in fields.items() if value is not None})
@@ -233,10 +521,17 @@ def _model_from_flags(args: argparse.Namespace):
         raise CrdError(f"{FLAG_OF_FIELD.get(field, '--' + field.replace('_', '-'))}: {error['msg']}") from None
 
 
-def _build(config, out: Path, run_dir: Path | None, quiet: bool, simulated: bool, retry_failed: bool):
+def _output_folders(out: Path, run_dir: Path | None) -> Path:
+    """The run directory (default: OUT.run), once both folders are known to be makeable."""
+    check_folder(out)
+    run_dir = run_dir or out.with_name(out.name + ".run")
+    check_folder(run_dir, "--run-dir")
+    return run_dir
+
+
+def _build(config, out: Path, run_dir: Path, quiet: bool, simulated: bool, retry_failed: bool):
     from processing.pipeline import build
 
-    run_dir = run_dir or out.with_name(out.name + ".run")
     return build(config, out, run_dir, quiet=quiet, simulated=simulated, retry_failed=retry_failed)
 
 

@@ -37,6 +37,7 @@ class GenerationProgress:
         self.loops = 0  # looping replies cancelled (retried or failed)
         self.tokens_saved = 0
         self.cost: float | None = None
+        self.saved = 0.0  # by the batch discount, included in `cost` already
         self._started = monotonic()
         self._stopped: float | None = None
         self._shown = 0.0
@@ -48,7 +49,14 @@ class GenerationProgress:
         self.loops += 1
         self.tokens_saved += tokens_saved
 
-    def update(self, record, cost: float | None = None) -> None:
+    def add(self, total: int, done: int = 0) -> None:
+        """More requests joined the run (re-asks); `done` of them were finished by earlier runs."""
+        self.bar.total += total
+        self.bar.update(done)
+
+    def update(self, record, cost: float | None = None, saved: float = 0.0) -> None:
+        """`cost` is what the request cost; `saved`, what a discount took off it."""
+        self.saved += saved
         if record.status == "ok":
             self.finished += 1
             self.tokens += record.completion_tokens or 0
@@ -82,7 +90,8 @@ class GenerationProgress:
                 f"{done / max(elapsed, 1e-9):,.1f} req/s, {self.tokens / max(elapsed, 1e-9):,.0f} tok/s")
         if self.loops:
             line += f"; {self.loops} looping replies cancelled, ≥ {self.tokens_saved:,} tokens saved"
-        return line + (f", cost {self.cost:,.2f}" if self.cost is not None else "")
+        line += f", cost {self.cost:,.2f}" if self.cost is not None else ""
+        return line + (f" (batch discount saved {self.saved:,.2f})" if self.saved else "")
 
     def close(self) -> None:
         self._stopped = self._stopped or monotonic()

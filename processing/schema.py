@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from itertools import count
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from nanoid.method import method as nanoid_method
@@ -38,7 +39,11 @@ FULL_SCHEMA = pa.schema(
         ("sample", pa.int32()),
         ("category", pa.string()),
         ("complexity", pa.float64()),
+        ("tier", pa.string()),
         ("verify_method", pa.string()),
+        ("verify_note", pa.string()),
+        ("judge_parts", pa.string()),
+        ("quality_flags", pa.list_(pa.string())),
         ("reference_answer", pa.string()),
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
@@ -92,6 +97,16 @@ def to_messages(prompt: str, output: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
 
 
+def messages_column(prompts: pa.ChunkedArray, outputs: pa.ChunkedArray) -> pa.Array:
+    """`to_messages` over whole columns, in Arrow: [user, assistant] per row without Python strings."""
+    rows = len(prompts)
+    contents = pa.concat_arrays([prompts.combine_chunks(), outputs.combine_chunks()])
+    interleaved = pa.array(np.arange(2 * rows).reshape(2, rows).T.ravel())  # p0, o0, p1, o1, ...
+    roles = pa.array(np.tile(np.array(["user", "assistant"], dtype=object), rows), pa.string())
+    turns = pa.StructArray.from_arrays([roles, contents.take(interleaved)], fields=list(MESSAGE_TYPE))
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * rows + 1, 2, dtype=np.int32)), turns)
+
+
 def derive(table: pa.Table, config: str) -> pa.Table:
     """Build any config from a table holding at least the default columns."""
     if config in ("default", "full"):
@@ -108,10 +123,9 @@ def derive(table: pa.Table, config: str) -> pa.Table:
         }
         return pa.table(columns, schema=SFT_SCHEMA)
     if config == "messages":
-        messages = [to_messages(p, o) for p, o in zip(table["prompt"].to_pylist(), output.to_pylist())]
         columns = {
             "id": table["id"],
-            "messages": pa.array(messages, pa.list_(MESSAGE_TYPE)),
+            "messages": messages_column(table["prompt"], output),
             "score": table["score"],
             "source": table["source"],
         }

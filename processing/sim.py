@@ -10,6 +10,9 @@ Everything it says is labelled: model ids start with ``sim-``, ``owned_by`` and
 ``X-Crd-Simulator`` header, and the server prints a banner. Its text is canned Chinese
 filler picked by a hash of the prompt, so the same request always gets the same text.
 
+Rater models (``sim-scorer…``, ``sim-judge…``) reply with a rating instead, in the
+varied phrasings of small models (processing/sim_raters.py).
+
 Known answers (``SimSettings.answers``) end the response with ``\\boxed{answer}``
 (multiple choice also with ``答案：X``); a hash-picked ``wrong_rate`` share gets a wrong
 value on purpose, and ``expected_answer`` tells tests which. Faults are drawn once per
@@ -40,7 +43,13 @@ from typing import NamedTuple
 
 from aiohttp import web
 
+from processing.errors import CrdError
+from processing.pool.sources import iter_records
+from processing.sim_batch import BatchSim, BatchSimSettings
+from processing.sim_raters import RATER_MODELS, rater_kind, rater_reply
+
 __all__ = [
+    "RATER_MODELS",
     "SHAPES",
     "SimSettings",
     "Simulator",
@@ -90,6 +99,7 @@ class SimSettings:
     rate_loop: float = 0.0  # the reasoning falls into a repeating paragraph until max_tokens
     seed: int = 0  # seed of the fault draws
     api_key: str | None = None  # None accepts any key
+    batch: BatchSimSettings = dataclasses.field(default_factory=BatchSimSettings)  # /v1/files, /v1/batches
 
     def __post_init__(self) -> None:
         for name in ("wrong_rate", *(f"rate_{kind}" for kind in FAULTS)):
@@ -106,16 +116,20 @@ class SimSettings:
         return {kind: getattr(self, f"rate_{kind}") for kind in FAULTS}
 
 
-def load_answers(path: str | Path) -> dict[str, str]:
-    """Read ``prompt`` -> ``reference_answer`` from JSON Lines, skipping null answers."""
+def load_answers(path: str | Path, encoding: str | None = None) -> dict[str, str]:
+    """Read ``prompt`` -> ``reference_answer`` from JSON Lines, skipping null answers.
+
+    A missing file, a malformed line or a record without a text ``prompt`` is a CrdError
+    naming the file (and line); ``encoding`` is detected when None."""
+    path = Path(path)
+    if not path.is_file():
+        raise CrdError(f"{path}: answers file not found")
     answers: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row.get("reference_answer") is not None:
-                answers[row["prompt"]] = str(row["reference_answer"]).strip()
+    for location, row in iter_records(path, encoding):
+        if not isinstance(row.get("prompt"), str):
+            raise CrdError(f"{location}: no text field 'prompt'; fields present: {', '.join(sorted(row)) or 'none'}")
+        if row.get("reference_answer") is not None:
+            answers[row["prompt"]] = str(row["reference_answer"]).strip()
     return answers
 
 
@@ -297,6 +311,8 @@ def _generate(model: str, content: str, settings: SimSettings) -> tuple[str, str
     """(reasoning, response, seed): a pure function of model, prompt and settings."""
     digest = hashlib.blake2b(f"{model}\0{content}".encode(), digest_size=8).digest()
     seed = int.from_bytes(digest, "big")
+    if rater_kind(model):
+        return "", rater_reply(model, content), seed
     rng = random.Random(seed)
     topic = _topic(content)
     reasoning = _reasoning(rng, topic, settings.reasoning_chars)
@@ -317,6 +333,8 @@ class _Reply:
 
 def _render(shape: str, reasoning: str, response: str, closed: bool) -> list[tuple[str, str]]:
     """Place reasoning and response where ``shape`` puts them."""
+    if shape == "content":  # raters do not reason
+        return [("content", response)]
     if shape in ("reasoning_content", "reasoning"):
         return [(shape, reasoning), ("content", response)]
     opening = "<think>\n" if shape == "inline" else ""
@@ -333,7 +351,7 @@ class _Request(NamedTuple):
 
 def _compose(model: str, req: _Request, fault: str | None, s: SimSettings) -> _Reply:
     reasoning, response, seed = _generate(model, req.content, s)
-    shape = SHAPES[model]
+    shape = SHAPES.get(model, "content")
     finish = "stop"
     if fault == "truncate":
         # Out of tokens while thinking: no response, and for inline shapes no </think>.
@@ -455,7 +473,7 @@ class _SimServer:
                 "object": "list",
                 "data": [
                     {"id": m, "object": "model", "created": 0, "owned_by": OWNED_BY}
-                    for m in SHAPES
+                    for m in (*SHAPES, *RATER_MODELS)
                 ],
             }
         )
@@ -534,7 +552,7 @@ class _SimServer:
             model = body.get("model")
             if not isinstance(model, str):
                 raise _BadRequest("`model` must be a string")
-            if model not in SHAPES:
+            if model not in SHAPES and not rater_kind(model):
                 return self._reject(_unknown_model(model))
             req = _read_messages(body.get("messages"), _max_tokens(body))
         except (ValueError, _BadRequest) as exc:
@@ -687,7 +705,7 @@ def _unauthorized() -> web.Response:
 def _unknown_model(model: str) -> web.Response:
     message = (
         f"The model `{model}` does not exist in the crd simulator (not a model). "
-        f"Known models: {', '.join(SHAPES)}."
+        f"Known models: {', '.join(SHAPES)}, and raters named sim-scorer…, sim-judge…."
     )
     return _error(404, message, "invalid_request_error", "model_not_found")
 
@@ -707,6 +725,7 @@ def build_app(settings: SimSettings) -> web.Application:
     app.router.add_post("/v1/chat/completions", server.chat)
     app.router.add_get("/sim/stats", server.get_stats)
     app.router.add_post("/sim/reset", server.post_reset)
+    BatchSim(settings.batch).register(app)
     return app
 
 
@@ -735,7 +754,8 @@ def _url(sock: socket.socket) -> str:
 
 
 def _banner(base_url: str) -> str:
-    return f"crd simulator (not a model) on {base_url} — models: {', '.join(SHAPES)}"
+    return (f"crd simulator (not a model) on {base_url} — models: {', '.join(SHAPES)}; "
+            f"raters: sim-scorer…, sim-judge…, sim-judge-parts…")
 
 
 class Simulator:

@@ -16,6 +16,7 @@ import pytest
 
 from processing.sim import (
 
+    RATER_MODELS,
     SHAPES,
     SimSettings,
     Simulator,
@@ -94,7 +95,7 @@ def user(prompt: str) -> list[dict]:
 
 def test_models_are_labelled_as_simulator(client):
     models = client.models.list().data
-    assert [m.id for m in models] == list(SHAPES)
+    assert [m.id for m in models] == [*SHAPES, *RATER_MODELS]
     assert all(m.owned_by == "crd-simulator (not a model)" for m in models)
 
 

@@ -7,4 +7,5 @@ engine     Jobs in, Records out: concurrency, retries, rate limits, endpoints
 ratelimit  RPM/TPM token buckets and adaptive concurrency (AIMD on 429)
 endpoints  least-loaded balancing over several servers of one model
 retry      which failures are retried, recorded, or fatal
+rating     ask a model for a number and read it back robustly (complexity scorers, the judge)
 """

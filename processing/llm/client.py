@@ -62,7 +62,7 @@ class RequestBuilder:
         # The reply continues an opened <think>: without </think> it was cut inside its reasoning.
         self.opened = model.force_think_prefix
         self._fields = request_arguments(model)
-        self._prefix_message = _prefix_message(model)
+        self._prefix_message = prefix_message(model)
 
     def body(self, messages: tuple[tuple[str, str], ...]) -> bytes:
         chat = [{"role": role, "content": content} for role, content in messages]
@@ -93,7 +93,7 @@ def _thinking_budget(preset: str, budget: int) -> dict:
     return {"thinking_budget": budget}
 
 
-def _prefix_message(model: ModelConfig) -> dict | None:
+def prefix_message(model: ModelConfig) -> dict | None:
     if not model.force_think_prefix:
         return None
     return {"role": "assistant", "content": THINK_PREFIX, **_continuation(model)[1]}

@@ -24,6 +24,7 @@ from processing.llm.retry import after_retry_after, backoff, fatal_message, retr
 from processing.progress import report_loop
 
 Key = tuple[str, str, int]  # (prompt id, model, sample index)
+Entry = tuple[str, str, int, str]  # a key and the request fingerprint (journal.py)
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,15 @@ class Job:
     model: str
     sample: int
     messages: tuple[tuple[str, str], ...]  # (role, content) pairs
+    fingerprint: str = ""  # of everything that shapes the answer: journal.make_job
 
     @property
     def key(self) -> Key:
         return (self.prompt_id, self.model, self.sample)
+
+    @property
+    def entry(self) -> Entry:
+        return (self.prompt_id, self.model, self.sample, self.fingerprint)
 
 
 @dataclass
@@ -44,6 +50,9 @@ class Record:
     model: str
     sample: int
     status: str  # "ok" or "failed"
+    # The request's (journal.make_job); an answer counts only for its own. Declared before
+    # the long texts so a journal line's head alone tells key, status and fingerprint.
+    fingerprint: str = field(default="", kw_only=True)
     reasoning: str = ""
     response: str = ""
     finish_reason: str | None = None
@@ -103,12 +112,7 @@ class Engine:
         await self.endpoints.close()
 
     def cost(self, record: Record) -> float | None:
-        """Spent on one request at the configured prices; None when no price is set."""
-        if self.model.input_price is None and self.model.output_price is None:
-            return None
-        prompt = (record.prompt_tokens or 0) * (self.model.input_price or 0.0)
-        completion = (record.completion_tokens or 0) * (self.model.output_price or 0.0)
-        return (prompt + completion) / 1e6
+        return request_cost(self.model, record)
 
     async def _worker(self, queue: Iterator[Job], keep: Callable[[Record], None]) -> None:
         for job in queue:
@@ -189,16 +193,26 @@ class Engine:
             raise CrdError(message + "; finished requests are saved")
 
 
+def request_cost(model: ModelConfig, record: Record) -> float | None:
+    """Spent on one request at the configured real-time prices; None when no price is set."""
+    if model.input_price is None and model.output_price is None:
+        return None
+    prompt = (record.prompt_tokens or 0) * (model.input_price or 0.0)
+    completion = (record.completion_tokens or 0) * (model.output_price or 0.0)
+    return (prompt + completion) / 1e6
+
+
 def _finished(job: Job, split: Split, finish_reason: str | None, usage: Usage, attempts: int) -> Record:
     return Record(
         job.prompt_id, job.model, job.sample, "ok", split.reasoning, split.response, finish_reason,
         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-        reasoning_tokens=usage.reasoning_tokens, attempts=attempts,
+        reasoning_tokens=usage.reasoning_tokens, attempts=attempts, fingerprint=job.fingerprint,
     )
 
 
 def _failed(job: Job, reason: str, attempts: int) -> Record:
-    return Record(job.prompt_id, job.model, job.sample, "failed", error=reason, attempts=attempts)
+    return Record(job.prompt_id, job.model, job.sample, "failed", error=reason, attempts=attempts,
+                  fingerprint=job.fingerprint)
 
 
 async def _all_or_none(coroutines: Iterable[Coroutine]) -> None:

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 
 from processing.errors import CrdError
 from processing.files import atomic_path
-from processing.llm.engine import Job, Key
-from processing.llm.journal import Journal, pending, run_jobs
+from processing.llm.engine import Entry, Job
+from processing.llm.journal import Journal, make_job, pending, report_other_recipes, run_jobs
 from processing.llm.settings import ModelConfig
 from processing.pool.sources import assign_ids, read_jsonl
 from processing.progress import GenerationProgress
@@ -52,10 +52,10 @@ class GenerateResult:
 
 
 def generate_file(input_path: Path, model: ModelConfig, out_dir: Path, *, retry_failed: bool = False,
-                  quiet: bool = False) -> GenerateResult:
+                  quiet: bool = False, encoding: str | None = None) -> GenerateResult:
     """Answer every prompt of a JSON Lines or Parquet file `model.samples` times into `out_dir`."""
-    prompts = read_prompts(input_path)
-    jobs = [Job(prompt_id, model.name, sample, (("user", prompt),))
+    prompts = read_prompts(input_path, encoding)
+    jobs = [make_job(prompt_id, model, sample, (("user", prompt),))
             for prompt_id, prompt in prompts.items() for sample in range(model.samples)]
     return asyncio.run(_generate(jobs, prompts, model, out_dir, retry_failed, quiet))
 
@@ -64,13 +64,14 @@ async def _generate(jobs: list[Job], prompts: dict[str, str], model: ModelConfig
                     retry_failed: bool, quiet: bool) -> GenerateResult:
     journal = Journal(out_dir / JOURNAL)
     try:
+        report_other_recipes(journal.other_recipes(jobs))
         todo = pending(jobs, journal, retry_failed)
         progress = GenerationProgress(len(jobs), quiet, done=len(jobs) - len(todo))
         try:
             await run_jobs(todo, model, journal, progress)
         finally:
             progress.close()
-        wanted = {job.key for job in jobs}
+        wanted = {job.entry for job in jobs}
         finished = write_generations(out_dir / GENERATIONS, journal, prompts, wanted)
         failures = journal.write_failures(out_dir / FAILURES, wanted)
     finally:
@@ -78,8 +79,9 @@ async def _generate(jobs: list[Job], prompts: dict[str, str], model: ModelConfig
     return GenerateResult(len(jobs), finished, failures, out_dir, progress.elapsed, progress.summary())
 
 
-def read_prompts(path: Path) -> dict[str, str]:
-    """Prompt id -> prompt from a `prompt` column and an optional `id` column."""
+def read_prompts(path: Path, encoding: str | None = None) -> dict[str, str]:
+    """Prompt id -> prompt from a `prompt` column and an optional `id` column; `encoding`
+    of a JSON file, detected when None (processing/textio.py)."""
     if not path.exists():
         raise CrdError(f"{path}: input file not found")
     if path.suffix == ".parquet":
@@ -87,7 +89,7 @@ def read_prompts(path: Path) -> dict[str, str]:
         columns = {name: frame[name].to_list() for name in ("id", "prompt") if name in frame.columns}
         present = frame.columns
     elif path.suffix in (".jsonl", ".json"):
-        rows = read_jsonl(path)
+        rows = read_jsonl(path, encoding)
         columns = {name: [row.get(name) for row in rows] for name in ("id", "prompt") if any(name in row for row in rows)}
         present = sorted({name for row in rows for name in row})
     else:
@@ -111,7 +113,7 @@ def _prompt_ids(path: Path, given: list | None, texts: list[str]) -> list[str]:
     return ids
 
 
-def write_generations(path: Path, journal: Journal, prompts: dict[str, str], wanted: Collection[Key]) -> int:
+def write_generations(path: Path, journal: Journal, prompts: dict[str, str], wanted: Collection[Entry]) -> int:
     """Stream the journal's finished rows into Parquet, atomically; returns the row count."""
     rows = 0
     with atomic_path(path) as temporary, pq.ParquetWriter(temporary, GENERATIONS_SCHEMA, compression="zstd") as writer:

@@ -1,13 +1,21 @@
-"""The journal that makes generation resumable.
+"""The journal that makes generation resumable, and the request fingerprints it is keyed by.
 
 Every finished request is one JSON line in the journal, flushed at once, so `kill -9`
 loses only the requests then in flight and a rerun asks nothing twice.
+
+A line counts for a request only when it carries the request's fingerprint: a hash of
+everything that shapes the teacher's answer (model, messages as sent, sampling settings,
+preset extras, forced prefix, sample index). After a recipe change the old answers stay
+in the journal but are not used, and the request is asked again.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Collection, Iterable, Iterator
 
@@ -15,28 +23,68 @@ import orjson
 
 from processing.errors import CrdError
 from processing.files import atomic_path
-from processing.llm.engine import Engine, Job, Key, Record
+from processing.llm.batch import run_batch, skip_live_batches
+from processing.llm.client import prefix_message, request_arguments
+from processing.llm.engine import Engine, Entry, Job, Key, Record
 from processing.llm.settings import ModelConfig
 
-__all__ = ["Job", "Journal", "Record", "pending", "run_jobs"]
+__all__ = ["Job", "Journal", "Record", "make_job", "pending", "recipe_fingerprint", "run_jobs"]
+
+# Request fields that change how a reply travels, never what it says.
+_TRANSPORT_FIELDS = ("stream", "stream_options")
+
+
+def recipe_fingerprint(model: ModelConfig) -> str:
+    """Everything in a request that shapes the answer except the messages.
+
+    Built from the request fields themselves, so a setting that reaches the request can
+    never be forgotten here; concurrency, rate limits, timeouts, retries, prices and base
+    URLs never reach the request and so may change mid-run.
+    """
+    fields = {name: value for name, value in request_arguments(model).items() if name not in _TRANSPORT_FIELDS}
+    return _digest(orjson.dumps({"fields": fields, "prefix": prefix_message(model)}, option=orjson.OPT_SORT_KEYS))
+
+
+def make_job(prompt_id: str, model: ModelConfig, sample: int, messages: tuple[tuple[str, str], ...],
+             recipe: str | None = None) -> Job:
+    """A request with its fingerprint; pass `recipe_fingerprint(model)` when making many."""
+    recipe = recipe or recipe_fingerprint(model)
+    return Job(prompt_id, model.name, sample, messages, _digest(orjson.dumps([recipe, messages, sample])))
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+def journal_path(folder: Path, scorer_name: str) -> Path:
+    """One journal per model (scorer, judge); the name is made file-safe, with a hash so two names never share a file."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", scorer_name).strip("._") or "model"
+    digest = hashlib.blake2b(scorer_name.encode(), digest_size=4).hexdigest()
+    return folder / f"{safe}-{digest}.jsonl"
 
 
 def _key(record: dict) -> Key:
     return (record["prompt_id"], record["model"], record["sample"])
 
 
-class Journal:
-    """Append-only JSON Lines of Records; the last line for a key wins.
+def _entry(record: dict) -> Entry:
+    return (record["prompt_id"], record["model"], record["sample"], record.get("fingerprint") or "")
 
-    Only each key's status stays in memory: rows are read back from disk, so a run of
+
+class Journal:
+    """Append-only JSON Lines of Records; the last line for an entry (key + fingerprint) wins.
+
+    Only each entry's status stays in memory: rows are read back from disk, so a run of
     any length keeps a small resident size. The file is locked so two processes never
     write the same run directory.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.status: dict[Key, str] = {}
+        self.status: dict[Entry, str] = {}
+        self.offsets: dict[Entry, int] = {}  # where each finished entry's line starts, to read rows back in any order
         self._handle = None
+        self._reader = None
         if path.exists():
             self._open()
             self._load()
@@ -58,25 +106,45 @@ class Journal:
             for line in handle:
                 if not line.endswith(b"\n"):
                     break  # cut by a crash mid-write; its request is asked again
-                complete += len(line)
-                record = _decode(line)
+                record = _decode_head(line)
                 if record is not None:
-                    self.status[_key(record)] = record["status"]
+                    self._note(_entry(record), record["status"], complete)
+                complete += len(line)
         if complete < self.path.stat().st_size:
             self._handle.truncate(complete)  # so the next line does not glue onto the cut one
 
-    def done(self, key: Key) -> bool:
-        return self.status.get(key) == "ok"
+    def _note(self, entry: Entry, status: str, offset: int) -> None:
+        self.status[entry] = status
+        if status == "ok":
+            self.offsets[entry] = offset
 
-    def failed(self, key: Key) -> bool:
-        return self.status.get(key) == "failed"
+    def read(self, entry: Entry) -> dict:
+        """The finished record of `entry`, read from disk."""
+        if self._reader is None:
+            self._reader = self.path.open("rb")
+        self._reader.seek(self.offsets[entry])
+        return orjson.loads(self._reader.readline())
+
+    def done(self, entry: Entry) -> bool:
+        return self.status.get(entry) == "ok"
+
+    def failed(self, entry: Entry) -> bool:
+        return self.status.get(entry) == "failed"
+
+    def other_recipes(self, jobs: Iterable[Job]) -> int:
+        """How many of `jobs` are not done but have a finished answer made with other settings."""
+        waiting = {job.key for job in jobs if not self.done(job.entry)}
+        if not waiting:
+            return 0
+        return len({entry[:3] for entry, status in self.status.items() if status == "ok" and entry[:3] in waiting})
 
     def write(self, record: Record) -> None:
         if self._handle is None:
             self._open()
+        offset = self._handle.seek(0, 2)  # append mode writes at the end, whatever tell() said after a truncate
         self._handle.write(orjson.dumps(vars(record)) + b"\n")  # UTF-8, like the rest of the files
         self._handle.flush()
-        self.status[(record.prompt_id, record.model, record.sample)] = record.status
+        self._note((record.prompt_id, record.model, record.sample, record.fingerprint), record.status, offset)
 
     @property
     def records(self) -> dict[Key, dict]:
@@ -92,21 +160,21 @@ class Journal:
                 if record is not None:
                     yield record
 
-    def finished(self, wanted: Collection[Key]) -> Iterator[dict]:
-        """The finished rows among `wanted` keys, streamed from disk, each key once."""
-        seen: set[Key] = set()
+    def finished(self, wanted: Collection[Entry]) -> Iterator[dict]:
+        """The finished rows among `wanted` entries, streamed from disk, each entry once."""
+        seen: set[Entry] = set()
         for record in self._read():
-            key = _key(record)
-            if record["status"] == "ok" and key in wanted and key not in seen:
-                seen.add(key)
+            entry = _entry(record)
+            if record["status"] == "ok" and entry in wanted and entry not in seen:
+                seen.add(entry)
                 yield record
 
-    def failures(self, wanted: Collection[Key]) -> list[dict]:
-        """The last failure of every wanted key that is still failed."""
-        last = {_key(r): r for r in self._read() if r["status"] == "failed" and self.failed(_key(r))}
-        return [record for key, record in last.items() if key in wanted]
+    def failures(self, wanted: Collection[Entry]) -> list[dict]:
+        """The last failure of every wanted entry that is still failed."""
+        last = {_entry(r): r for r in self._read() if r["status"] == "failed" and self.failed(_entry(r))}
+        return [record for entry, record in last.items() if entry in wanted]
 
-    def write_failures(self, path: Path, wanted: Collection[Key]) -> list[dict]:
+    def write_failures(self, path: Path, wanted: Collection[Entry]) -> list[dict]:
         """The failures list users read and `--retry-failed` acts on; written atomically."""
         failures = self.failures(wanted)
         with atomic_path(path) as temporary, temporary.open("w", encoding="utf-8") as handle:
@@ -116,9 +184,22 @@ class Journal:
         return failures
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        for handle in (self._handle, self._reader):
+            if handle is not None:
+                handle.close()
+        self._handle = self._reader = None
+
+
+_TEXTS_START = b',"reasoning":'
+
+
+def _decode_head(line: bytes) -> dict | None:
+    """Key, status and fingerprint of a journal line without decoding its long texts.
+
+    Records are written with those fields first (engine.Record), and decoding only the
+    head is what keeps loading a journal of long reasoning fast."""
+    end = line.find(_TEXTS_START)
+    return _decode(line[:end] + b"}") if end > 0 else _decode(line)
 
 
 def _decode(line: bytes) -> dict | None:
@@ -128,15 +209,26 @@ def _decode(line: bytes) -> dict | None:
         return None
 
 
+def report_other_recipes(count: int) -> None:
+    """One line, always shown: re-asking costs money, so the author must know why."""
+    if count:
+        print(f"{count:,} finished answers were made with other settings; "
+              "they stay in the journal and are not used", file=sys.stderr)
+
+
 def pending(jobs: Iterable[Job], journal: Journal, retry_failed: bool) -> list[Job]:
     """Jobs still to send: never a finished one; failed ones only when asked."""
     return [
-        job for job in jobs if not journal.done(job.key) and (retry_failed or not journal.failed(job.key))
+        job for job in jobs if not journal.done(job.entry) and (retry_failed or not journal.failed(job.entry))
     ]
 
 
 async def run_jobs(jobs: list[Job], model: ModelConfig, journal: Journal, progress=None) -> None:
     """Send `jobs` to one model; every outcome lands in `journal`; fatal problems raise CrdError."""
+    if model.mode == "batch":  # also collects batches a killed run left behind, so it runs with no jobs too
+        await run_batch(jobs, model, journal, progress)
+        return
+    jobs = skip_live_batches(jobs, model, journal.path)
     if not jobs:
         return
     async with Engine(model) as engine:

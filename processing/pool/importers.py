@@ -158,13 +158,15 @@ FORMATS: dict[str, Converter] = {
 }
 
 
-def iter_import(format_name: str, path: str | Path, batch_rows: int = 50_000) -> Iterator[pl.DataFrame]:
-    """The file as canonical frames of at most `batch_rows` rows each."""
+def iter_import(format_name: str, path: str | Path, batch_rows: int = 50_000, *,
+                encoding: str | None = None) -> Iterator[pl.DataFrame]:
+    """The file as canonical frames of at most `batch_rows` rows each; `encoding` of a
+    JSON file, detected when None."""
     if format_name not in FORMATS:
         raise CrdError(f"unknown import format {format_name!r}; known: {', '.join(FORMATS)}")
     convert, path = FORMATS[format_name], Path(path)
     batch: list[dict] = []
-    for location, record in iter_records(path):
+    for location, record in iter_records(path, encoding):
         try:
             row = convert(record)
         except CrdError as exc:
@@ -178,9 +180,9 @@ def iter_import(format_name: str, path: str | Path, batch_rows: int = 50_000) ->
         yield _frame(batch)
 
 
-def import_dataset(format_name: str, path: str | Path) -> pl.DataFrame:
+def import_dataset(format_name: str, path: str | Path, *, encoding: str | None = None) -> pl.DataFrame:
     """The whole file as one canonical frame."""
-    frames = list(iter_import(format_name, path))
+    frames = list(iter_import(format_name, path, encoding=encoding))
     return pl.concat(frames) if frames else pl.DataFrame(schema=IMPORT_SCHEMA)
 
 

@@ -2,7 +2,7 @@
 
 Each stage writes what it removed, so every dropped prompt can be found with its reason:
 
-    RUN/pool/ingest_rejects.jsonl   records skipped under on_error = "skip"
+    RUN/pool/ingest_rejects.jsonl   records skipped under on_error = "skip" (malformed, undecodable)
     RUN/pool/clean_rejects.jsonl    rule filters (empty, too_short, …)
     RUN/pool/dedup_rejects.jsonl    exact and near duplicates, with the surviving id
     RUN/pool/dedup_clusters.jsonl   one line per surviving prompt that absorbed copies
@@ -27,7 +27,7 @@ from processing.files import atomic_path
 from processing.pool.sources import read_pool_report
 
 
-SUMMARY_COLUMNS = ["ingested", "malformed", *REASONS, "exact_duplicate", "near_duplicate", "contaminated", "kept"]
+SUMMARY_COLUMNS = ["ingested", "malformed", "undecodable", *REASONS, "exact_duplicate", "near_duplicate", "contaminated", "kept"]
 
 
 @dataclass

@@ -6,26 +6,29 @@ a glob, or a Hugging Face dataset (`hf:NAME`, or a folder saved by `datasets`). 
 are mapped per source: the prompt is one column or a template over several
 (`"{instruction}\\n{input}"`), the category is fixed, taken from a column, or assigned
 by regex rules. A missing column fails naming it and the columns that exist; a malformed
-record fails naming its file and line, or is skipped and counted under
-`on_error = "skip"`.
+or undecodable record fails naming its file and line, or is skipped and counted under
+`on_error = "skip"`. Text files are UTF-8, GB18030/GBK or UTF-16, detected or declared per
+source (`encoding`); see processing/textio.py.
 """
 
 from __future__ import annotations
 
+import csv
 import glob
-import io
 import json
 import string
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from processing.errors import CrdError
 from processing.schema import stable_id
 from processing.settings import Category, Strict
+from processing.textio import UndecodableError, encoding_name, iter_blocks, iter_lines
 
 
 POOL_SCHEMA = {
@@ -57,7 +60,13 @@ class SourceConfig(Strict):
     category_rules: list[CategoryRule] = Field([], description="the first rule whose pattern matches decides")
     test_cases_column: str = "test_cases"
     split: str = Field("train", description="split of a Hugging Face dataset")
-    on_error: Literal["raise", "skip"] = Field("raise", description="malformed records fail, or are skipped and counted")
+    on_error: Literal["raise", "skip"] = Field("raise", description="malformed or undecodable records fail, or are skipped and counted")
+    encoding: str | None = Field(None, description='of JSON and CSV files, e.g. "gbk"; default: detected (UTF-8, a BOM, GB18030)')
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        return None if value is None else encoding_name(value)
 
 
 def read_pool(specs: list[SourceConfig]) -> pl.DataFrame:
@@ -86,7 +95,7 @@ def read_source_report(spec: SourceConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     frame = pl.concat(frames, how="diagonal_relaxed")
     pool = assign_ids(_map_columns(frame, spec)).select(list(POOL_SCHEMA))
     skipped_frame = pl.DataFrame(
-        [(_source_label(spec), location, "malformed", detail) for location, detail in skipped],
+        [(_source_label(spec), location, reason, detail) for location, reason, detail in skipped],
         schema=SKIPPED_SCHEMA,
         orient="row",
     )
@@ -122,55 +131,69 @@ def _record_streams(spec: SourceConfig) -> Iterator[tuple[str, Iterator[tuple[st
     if not matches or not Path(matches[0]).exists():
         raise CrdError(f"{spec.path}: source file not found")
     for match in matches:
-        yield match, _file_records(Path(match))
+        yield match, _file_records(Path(match), spec.encoding)
 
 
-def _file_records(path: Path) -> Iterator[tuple[str, dict | CrdError]]:
+def _file_records(path: Path, encoding: str | None = None) -> Iterator[tuple[str, dict | CrdError]]:
     name = path.name.lower()
     if name.endswith(".csv"):
-        return _csv_records(path)
+        return _csv_records(path, encoding)
     if name.endswith(".parquet"):
         return _parquet_records(path)
     if name.endswith(TEXT_SUFFIXES):
-        return _json_records(path)
+        return _json_records(path, encoding)
     raise CrdError(f"{path}: unknown file type; use .jsonl, .json, .parquet or .csv (.zst for compressed JSON)")
 
 
-def iter_records(path: Path) -> Iterator[tuple[str, dict]]:
+def iter_records(path: Path, encoding: str | None = None) -> Iterator[tuple[str, dict]]:
     """(location, record) of a JSON Lines, JSON array or Parquet file; the first
-    malformed record raises, naming its file and line."""
-    for location, record in _file_records(path):
+    malformed or undecodable record raises, naming its file and line. `encoding`: of a
+    text file, detected when None."""
+    for location, record in _file_records(path, encoding):
         if isinstance(record, CrdError):
             raise record
         yield location, record
 
 
-def read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path, encoding: str | None = None) -> list[dict]:
     """Every line one JSON object; a bad line names its file and line number."""
-    return [record for _, record in iter_records(path)]
+    return [record for _, record in iter_records(path, encoding)]
 
 
-def _json_records(path: Path) -> Iterator[tuple[str, dict | CrdError]]:
+def _json_records(path: Path, encoding: str | None) -> Iterator[tuple[str, dict | CrdError]]:
     """A .json file is a JSON array or JSON Lines; .jsonl and .ndjson stream line by line."""
-    with _open_text(path) as handle:
-        if not path.name.lower().removesuffix(".zst").endswith(".json"):
-            yield from _jsonl_records(path, handle)
+    lines = iter_lines(path, encoding)
+    if path.name.lower().removesuffix(".zst").endswith(".json"):
+        leading = _through_first_content(lines)
+        first = leading[-1][1] if leading else None
+        if isinstance(first, str) and first.lstrip().startswith("["):
+            yield from _json_array_records(path, chain(leading, lines))
             return
-        text = handle.read()
-    if text.lstrip().startswith("["):
-        yield from _json_array_records(path, text)
-    else:
-        yield from _jsonl_records(path, io.StringIO(text))
+        lines = chain(leading, lines)
+    yield from _jsonl_records(path, lines)
 
 
-def _jsonl_records(path: Path, lines: Iterator[str]) -> Iterator[tuple[str, dict | CrdError]]:
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
+def _through_first_content(lines: Iterator[tuple[int, str | CrdError]]) -> list[tuple[int, str | CrdError]]:
+    """The blank lines at the start and the first line that is not blank (or not decodable)."""
+    read = []
+    for item in lines:
+        read.append(item)
+        if not isinstance(item[1], str) or item[1].strip():
+            break
+    return read
+
+
+def _jsonl_records(path: Path, lines: Iterator[tuple[int, str | CrdError]]) -> Iterator[tuple[str, dict | CrdError]]:
+    for number, line in lines:
+        if isinstance(line, CrdError):
+            yield f"{path}:{number}", line
+        elif line.strip():
             location = f"{path}:{number}"
             yield location, _parse_object(line, location)
 
 
-def _json_array_records(path: Path, text: str) -> Iterator[tuple[str, dict | CrdError]]:
+def _json_array_records(path: Path, lines: Iterator[tuple[int, str | CrdError]]) -> Iterator[tuple[str, dict | CrdError]]:
+    text = "\n".join(_raise_undecodable(line) for _, line in lines)
     try:
         records = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -192,23 +215,49 @@ def _parse_object(line: str, location: str) -> dict | CrdError:
     return row
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.lower().endswith(".zst"):
-        import zstandard
-
-        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(path.open("rb")), encoding="utf-8")
-    return path.open(encoding="utf-8")
+def _raise_undecodable(line: str | CrdError) -> str:
+    if isinstance(line, CrdError):
+        raise line
+    return line
 
 
-def _csv_records(path: Path) -> Iterator[tuple[str, dict | CrdError]]:
-    import csv
+class _CsvLines:
+    """The decoded lines csv reads, a block at a time. An undecodable line is set aside
+    (csv cannot take an error) and csv gets an empty line in its place, so csv's line
+    numbers stay the file's."""
 
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for record in reader:
-            location = f"{path}:{reader.line_num}"
-            extra = record.pop(None, None)  # more cells than header columns
-            yield location, CrdError(f"{location}: {len(extra)} cells more than the header has") if extra else record
+    def __init__(self, path: Path, encoding: str | None) -> None:
+        self.blocks = iter_blocks(path, encoding)
+        self.path = path
+        self.undecodable: list[tuple[str, CrdError]] = []
+
+    def __iter__(self) -> Iterator[str]:
+        return chain.from_iterable(map(self._with_ends, self.blocks))  # per line, all in C
+
+    def _with_ends(self, lines: list) -> list[str]:
+        # csv needs the line ends to keep newlines inside quoted cells
+        return [line + "\n" if isinstance(line, str) else self._put_aside(line) for line in lines]
+
+    def _put_aside(self, error: UndecodableError) -> str:
+        if error.line == 1:
+            raise error  # the header: without it no record can be read
+        self.undecodable.append((f"{self.path}:{error.line}", error))
+        return "\n"
+
+    def set_aside(self) -> Iterator[tuple[str, CrdError]]:
+        yield from self.undecodable
+        self.undecodable.clear()
+
+
+def _csv_records(path: Path, encoding: str | None) -> Iterator[tuple[str, dict | CrdError]]:
+    lines = _CsvLines(path, encoding)
+    reader = csv.DictReader(lines)
+    for record in reader:
+        yield from lines.set_aside()
+        location = f"{path}:{reader.line_num}"
+        extra = record.pop(None, None)  # more cells than header columns
+        yield location, CrdError(f"{location}: {len(extra)} cells more than the header has") if extra else record
+    yield from lines.set_aside()
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[str, dict | CrdError]]:
@@ -240,7 +289,9 @@ def _load_local_dataset(path: Path, split: str):
     import datasets
 
     try:
-        if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
+        # state.json, as `datasets` itself checks: a dataset repository on disk may hold a
+        # dataset_info.json too (crd's outputs do, for LLaMA-Factory).
+        if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
             loaded = datasets.load_from_disk(str(path))
             return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
         return datasets.load_dataset(str(path), split=split)
@@ -270,7 +321,7 @@ def _collect(records, columns: dict[str, bool], spec: SourceConfig, origin: str)
     """Only the wanted columns, as text; malformed records raise or are set aside."""
     required = [name for name, needed in columns.items() if needed]
     values: dict[str, list] = {name: [] for name in columns}
-    skipped: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str, str]] = []
     seen_any = False
     for location, record in records:
         problem = record if isinstance(record, CrdError) else _missing(record, required, location)
@@ -280,7 +331,8 @@ def _collect(records, columns: dict[str, bool], spec: SourceConfig, origin: str)
             mapping_mistake = not seen_any and not isinstance(record, CrdError)
             if spec.on_error == "raise" or mapping_mistake:
                 raise problem
-            skipped.append((location, str(problem)))
+            reason = problem.reason if isinstance(problem, UndecodableError) else "malformed"
+            skipped.append((location, reason, str(problem)))
             continue
         seen_any = True
         for name in columns:

@@ -1,1 +1,1 @@
-"""The dataset out: shards, card, plots."""
+"""The dataset out: shards, card, plots, LLaMA-Factory registration, Hub push and pull, the semantic map."""

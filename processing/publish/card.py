@@ -1,22 +1,29 @@
-"""The dataset card: YAML header the Hub reads, and a body with statistics and recipe."""
+"""The dataset card: YAML header the Hub reads, and a body with statistics and recipe.
+
+`config` is the composed build config (processing.config.Config); it is passed in, not
+imported, so this stage never reaches up to the module that composes every stage."""
 
 from __future__ import annotations
 
+import shutil
 import string
+from dataclasses import dataclass, field
 from importlib.metadata import version
+from importlib.resources import files
 from pathlib import Path
 
 import datasets
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from processing.config import Config
 from processing.files import atomic_path
 from processing.publish.plots import write_plots
 from processing.schema import SCHEMAS
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "dataset_card" / "template.md"
+TEMPLATE = files("processing.publish") / "templates" / "card.md"  # package data: ships in the wheel
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
 SIMULATOR_NOTICE = (
@@ -32,7 +39,7 @@ def size_category(rows: int) -> str:
     return "n>1T"
 
 
-def header(config: Config, out_dir: Path, rows: int) -> dict:
+def header(config, out_dir: Path, rows: int) -> dict:
     return {
         "license": config.output.license,
         "language": ["zh"],
@@ -72,8 +79,47 @@ def _uncompressed_bytes(path: Path) -> int:
     return sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
 
 
-def write_card(config: Config, rows: pl.DataFrame, out_dir: Path, simulated: bool, repo_id: str | None = None) -> Path:
-    """Write README.md atomically; `rows` is the full-config frame that was sharded."""
+CARD_FILES = ["README.md", "images"]
+LENGTH_COLUMNS = ("prompt", "reasoning", "response")
+STATS_BATCH_ROWS = 2000  # rows of long reasoning read at a time: pyarrow's default 65,536 is gigabytes
+STATS_SCHEMA = {"source": pl.String, "model": pl.String, "score": pl.Float64, "verify_method": pl.String,
+                "category": pl.String,
+                **{f"{name}_chars": pl.Int32 for name in LENGTH_COLUMNS}}
+
+
+def card_stats(scored: Path, keep: pa.Array | None = None) -> pl.DataFrame:
+    """The columns the card and its plots count: lengths instead of texts, read a row group at a time,
+    for the published rows (`keep`: their ids; None: every row)."""
+    parts = []
+    columns = ["id", "source", "model", "score", "verify_method", "category", *LENGTH_COLUMNS]
+    for batch in pq.ParquetFile(scored).iter_batches(batch_size=STATS_BATCH_ROWS, columns=columns):
+        if keep is not None:
+            batch = batch.filter(pc.is_in(batch["id"], value_set=keep))
+        lengths = {f"{name}_chars": pc.utf8_length(batch[name]) for name in LENGTH_COLUMNS}
+        kept = ("source", "model", "score", "verify_method", "category")
+        parts.append(pl.from_arrow(pa.table({name: batch[name] for name in kept} | lengths)))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=STATS_SCHEMA)
+
+
+@dataclass
+class BuildRecord:
+    """What the card tells of how the rows were made, beyond the config: from the run directory."""
+
+    stages: list = field(default_factory=list)  # stages.StageResult of this build
+    routing_report: str = ""  # complexity distribution, cut-off and tier × teacher plan
+    complexity_plot: Path | None = None
+    judge: str = ""  # the judge's model and prompts (verify.judge.judge_description)
+    keep: pa.Array | None = None  # ids of the published rows; None: every scored row
+
+
+def write_card(config, scored: Path, out_dir: Path, simulated: bool, record: BuildRecord | None = None,
+               repo_id: str | None = None) -> list[str]:
+    """Write README.md and its figures atomically from the scored rows; returns what was written."""
+    record = record or BuildRecord()
+    rows = card_stats(scored, record.keep)
+    figures = write_plots(rows, out_dir)
+    if record.complexity_plot is not None and record.complexity_plot.exists():
+        figures.append(_copy_image(record.complexity_plot, out_dir, "complexity.png"))
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         title=config.output.pretty_name or config.name,
         notice=SIMULATOR_NOTICE if simulated else "",
@@ -81,26 +127,74 @@ def write_card(config: Config, rows: pl.DataFrame, out_dir: Path, simulated: boo
         repo_id=repo_id or str(out_dir),
         configs=", ".join(f"`{name}`" for name in config.output.configs),
         score_table=_count_table(rows, "score", "score"),
+        method_table=_count_table(rows, "verify_method", "checked by"),
         stats_table=_length_table(rows),
         source_table=_count_table(rows, "source", "source"),
         model_table=_count_table(rows, "model", "model"),
         recipe=_recipe(config),
-        figures="\n\n".join(f"![{Path(image).stem}]({image})" for image in write_plots(rows, out_dir)),
+        teachers=_teachers(config),
+        stages=_stage_table(record.stages),
+        routing=_routing(record),
+        judge=record.judge or "No LLM judge was configured: rows without a checkable reference answer stay unscored.",
+        figures="\n\n".join(f"![{Path(image).stem}]({image})" for image in figures),
         version=version("chinese-reasoning-distil"),
     )
     text = "---\n" + yaml.safe_dump(header(config, out_dir, rows.height), allow_unicode=True, sort_keys=False) + "---\n\n" + body
     path = out_dir / "README.md"
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
-    return path
+    return CARD_FILES
+
+
+def _copy_image(source: Path, out_dir: Path, name: str) -> str:
+    target = out_dir / "images" / name
+    with atomic_path(target) as temporary:
+        shutil.copyfile(source, temporary)
+    return f"images/{name}"
 
 
 def _summary(rows: pl.DataFrame) -> str:
-    verified = rows.filter(pl.col("score").is_not_null()).height
+    right = rows.filter(pl.col("score") == 10).height
+    wrong = rows.filter(pl.col("score") == 0).height
+    judged = rows.filter(pl.col("verify_method") == "judge").height
+    unscored = rows.filter(pl.col("score").is_null()).height
     return (
-        f"{rows.height:,} Chinese prompts with a teacher model's reasoning and answer, "
-        f"{verified:,} of them verified against a reference answer."
+        f"{rows.height:,} Chinese prompts with a teacher model's reasoning and answer: {right:,} verified right "
+        f"(score 10), {wrong:,} verified wrong (score 0), {judged:,} scored by an LLM judge, {unscored:,} unscored."
     )
+
+
+def _teachers(config) -> str:
+    lines = ["| teacher | preset | weight | samples | temperature | top_p | max_tokens | forced `<think>` prefix |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for m in config.models:
+        top_p = "default" if m.top_p is None else f"{m.top_p:g}"
+        lines.append(f"| `{m.name}` | {m.preset} | {m.weight:g} | {m.samples} | {m.temperature:g} | {top_p} | "
+                     f"{m.max_tokens:,} | {'yes' if m.force_think_prefix else 'no'} |")
+    return "\n".join(lines)
+
+
+RUN_HISTORY = {"asked"}  # how many requests this particular run sent: not a property of the dataset
+
+
+def _stage_table(stages) -> str:
+    lines = ["| stage | counts |", "|---|---|"]
+    for stage in stages:
+        counts = "; ".join(f"{key}: {_plain(value)}" for key, value in stage.counts.items() if key not in RUN_HISTORY)
+        lines.append(f"| {stage.name} | {counts} |")
+    return "\n".join(lines)
+
+
+def _plain(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {item:,}" if isinstance(item, int) else f"{key} {item}" for key, item in value.items()) or "none"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _routing(record: BuildRecord) -> str:
+    if not record.routing_report:
+        return "Prompts were routed to teachers by their weights."
+    return "```\n" + record.routing_report.strip() + "\n```"
 
 
 def _count_table(rows: pl.DataFrame, column: str, title: str) -> str:
@@ -113,16 +207,14 @@ def _count_table(rows: pl.DataFrame, column: str, title: str) -> str:
 
 def _length_table(rows: pl.DataFrame) -> str:
     lines = ["| field | median characters | mean characters | max characters |", "|---|---|---|---|"]
-    for column in ("prompt", "reasoning", "response"):
-        lengths = rows[column].str.len_chars()
+    for column in LENGTH_COLUMNS:
+        lengths = rows[f"{column}_chars"]
         lines.append(f"| {column} | {int(lengths.median() or 0):,} | {int(lengths.mean() or 0):,} | {int(lengths.max() or 0):,} |")
     return f"Rows: {rows.height:,}.\n\n" + "\n".join(lines)
 
 
-def _recipe(config: Config) -> str:
-    lines = [f"- Teachers: {', '.join(f'`{m.name}` (weight {m.weight:g})' for m in config.models)}."]
-    first = config.models[0]
-    lines.append(f"- Sampling: temperature {first.temperature:g}, max_tokens {first.max_tokens}, {first.samples} sample(s) per prompt.")
+def _recipe(config) -> str:
+    lines = []
     lines.append(f"- System prompt: {'none' if not config.generation.system_prompt else 'yes'}.")
     categories = ", ".join(config.generation.suffix_categories)
     lines.append(f"- Suffix appended to {categories} prompts: `{config.generation.math_suffix}` (not included in `prompt`).")

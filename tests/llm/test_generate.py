@@ -93,7 +93,7 @@ def test_thinking_budget_is_sent_where_the_preset_takes_it(preset, fields):
 
 @pytest.mark.parametrize(("model", "message"), [
     ({"preset": "deepseek", "thinking_budget": 2000},
-     "models.0: Value error, thinking_budget: preset deepseek has no thinking budget; it is sent to presets "
+     "models.0: thinking_budget: preset deepseek has no thinking budget; it is sent to presets "
      "dashscope, siliconflow, openrouter only, so leave it out"),
     ({"thinking_budget": 2000}, "preset openai has no thinking budget"),
     ({"preset": "siliconflow", "thinking_budget": 64}, "preset siliconflow takes 128–32,768 tokens, not 64"),

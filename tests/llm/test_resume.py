@@ -100,7 +100,7 @@ def test_a_line_cut_by_a_crash_is_dropped_and_the_next_one_stays_whole(tmp_path)
         handle.write('{"prompt_id": "b", "model": "m", "sample": 0, "status": "o')  # kill -9 mid-write
 
     journal = Journal(path)
-    assert journal.done(("a", "m", 0)) and not journal.done(("b", "m", 0))
+    assert journal.done(("a", "m", 0, "")) and not journal.done(("b", "m", 0, ""))
     journal.write(Record("b", "m", 0, "ok", "想", "答"))
     journal.close()
     decoded = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 import zstandard
 
@@ -113,6 +114,8 @@ def test_crd_import_writes_parquet_parts(tmp_path, capsys):
     assert [p.name for p in out.iterdir()] == ["part-00000.parquet"]
     assert pl.read_parquet(out / "part-00000.parquet").equals(import_dataset("congliu-sft", FIXTURES / "congliu_sft.jsonl"))
     assert "imported 2 rows" in capsys.readouterr().out
+    column = pq.ParquetFile(out / "part-00000.parquet").metadata.row_group(0).column(0)
+    assert column.has_offset_index and column.has_column_index, "parts are written by the build's shard writer"
 
 
 def test_crd_import_unknown_format_is_one_line_error(tmp_path, capsys):

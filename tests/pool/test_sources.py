@@ -64,6 +64,14 @@ def test_hugging_face_dataset_saved_on_disk(tmp_path):
     assert pool.select("prompt", "reference_answer", "source").row(0) == ("1+1=?", "2", "saved")
 
 
+def test_dataset_repository_with_a_llamafactory_dataset_info_json(tmp_path):
+    """A crd output folder is a dataset repository, not a `save_to_disk` folder."""
+    (tmp_path / "data").mkdir()
+    write_jsonl(tmp_path / "data" / "train.jsonl", [{"prompt": "问题"}])
+    (tmp_path / "dataset_info.json").write_text('{"sft": {"file_name": "data"}}', encoding="utf-8")
+    assert read_source(SourceConfig(path=str(tmp_path)))["prompt"].to_list() == ["问题"]
+
+
 def test_category_fixed_column_or_rules(tmp_path):
     rows = [
         {"prompt": "a", "repo_name": "meta-math/GSM8K_zh", "category": "exam"},
