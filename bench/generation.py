@@ -1,7 +1,17 @@
-"""Generation throughput and memory against the simulator (run by hand, never in CI).
+"""Generation throughput, client CPU and memory against the simulator (run by hand, never in CI).
 
     python bench/generation.py --concurrency 500 --latency 2 --requests 5000
     python bench/generation.py --concurrency 500 --latency 2 --requests 100000   # memory
+    python bench/generation.py --modes stream --concurrency 300 --latency 0 --requests 600 \
+        --chunks-per-reply 1000 --chunk-delay 0.04                                # token level
+
+Token level: real servers stream a chunk per token, so an 8,000-token reply is 8,000
+SSE events. With --chunks-per-reply N the simulator streams N one-character chunks of
+reasoning per reply (plus the answer's), one every --chunk-delay seconds; the ceiling is
+then C / (L + E × delay), E being the events per reply the simulator counted. "CPU/chunk" is the user + sys time of the process running the
+engine (resource.getrusage in that child, around the whole generate call: journal and
+Parquet output included, imports and one-time setup left out by a first request)
+divided by the SSE events the simulator sent it.
 
 The simulator runs in its own process (`crd sim`) and answers every request after
 exactly L seconds, so no client can beat the ceiling C / L requests per second. Each mode
@@ -24,6 +34,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 MODEL = "sim-deepseek-r1"  # reasoning in `reasoning_content`; 400 characters by default
@@ -37,14 +48,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="crd-bench-") as scratch:
         prompts = Path(scratch) / "prompts.jsonl"
         write_prompts(prompts, args.requests)
-        simulator, base_url = start_simulator(args.latency)
+        simulator, base_url = start_simulator(args)
         try:
-            print(f"simulator: crd sim in process {simulator.pid}, latency {args.latency:g} s, {base_url}")
+            print(f"simulator: crd sim in process {simulator.pid}, latency {args.latency:g} s, {base_url}"
+                  + (f", {args.chunks_per_reply} chunks per reply, {args.chunk_delay:g} s apart" if args.chunks_per_reply
+                     else ""))
             print(f"load average before: {load()}")
-            print(f"{'mode':<10} {'requests':>8} {'C':>5} {'seconds':>8} {'req/s':>8} {'ceiling':>8} {'share':>6} {'peak RSS':>9}")
+            print(f"{'mode':<10} {'requests':>8} {'C':>5} {'seconds':>8} {'req/s':>8} {'ceiling':>8} {'share':>6} "
+                  f"{'chunks/s':>9} {'CPU/chunk':>10} {'peak RSS':>9}")
             for mode in args.modes.split(","):
                 result = run_mode(args, mode, prompts, base_url, Path(scratch) / mode)
-                show(args, mode, result)
+                show(args, mode, result, stream_events(base_url))
             print(f"load average after:  {load()}")
         finally:
             simulator.terminate()
@@ -57,6 +71,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=2.0, help="seconds the simulator waits before each reply")
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--modes", default="stream,no-stream", help="comma-separated: stream, no-stream")
+    parser.add_argument("--chunks-per-reply", type=int, default=0,
+                        help="token level: one-character chunks of reasoning per reply (default: 20-40 characters a chunk)")
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="token level: seconds between two chunks")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "BASE_URL", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--prompts", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -70,9 +87,12 @@ def write_prompts(path: Path, count: int) -> None:
                                     ensure_ascii=False) + "\n")
 
 
-def start_simulator(latency: float) -> tuple[subprocess.Popen, str]:
+def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     """`crd sim` on a free port; its banner names the URL."""
-    command = [sys.executable, "-m", "processing.cli", "sim", "--port", "0", "--latency", str(latency)]
+    command = [sys.executable, "-m", "processing.cli", "sim", "--port", "0", "--latency", str(args.latency)]
+    if args.chunks_per_reply:
+        command += ["--reasoning-chars", str(args.chunks_per_reply), "--chunk-chars", "1",
+                    "--chunk-delay", str(args.chunk_delay)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     banner = process.stdout.readline()
     match = re.search(r"(http://\S+/v1)", banner)
@@ -84,7 +104,8 @@ def start_simulator(latency: float) -> tuple[subprocess.Popen, str]:
 
 def run_mode(args: argparse.Namespace, mode: str, prompts: Path, base_url: str, out: Path) -> dict:
     command = [sys.executable, __file__, "--child", mode, base_url, str(out), "--prompts", str(prompts),
-               "--concurrency", str(args.concurrency), "--latency", str(args.latency)]
+               "--concurrency", str(args.concurrency), "--latency", str(args.latency),
+               "--chunks-per-reply", str(args.chunks_per_reply), "--chunk-delay", str(args.chunk_delay)]
     finished = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
@@ -97,18 +118,43 @@ def run_child(args: argparse.Namespace) -> None:
     mode, base_url, out = args.child
     model = ModelConfig(name=MODEL, base_url=base_url, max_concurrency=args.concurrency,
                         stream=mode == "stream", timeout=60 + 10 * args.latency)
+    # One request first, so that imports and one-time setup (the SSL context, the Parquet
+    # writer) are not counted; then the simulator's counts start again.
+    warm_up = Path(out).with_name(Path(out).name + "-warm-up")
+    write_prompts(warm_up.with_suffix(".jsonl"), 1)
+    generate_file(warm_up.with_suffix(".jsonl"), model, warm_up, quiet=True)
+    reset(base_url)
+    before = cpu_seconds()
     result = generate_file(args.prompts, model, Path(out), quiet=True)
+    cpu = cpu_seconds() - before
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({"requests": result.requests, "finished": result.finished, "failed": len(result.failures),
-                      "seconds": result.seconds, "peak_rss_mib": peak_kib / 1024}))
+                      "seconds": result.seconds, "cpu_seconds": cpu, "peak_rss_mib": peak_kib / 1024}))
 
 
-def show(args: argparse.Namespace, mode: str, result: dict) -> None:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def reset(base_url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(base_url.removesuffix("/v1") + "/sim/reset", method="POST")).read()
+
+
+def stream_events(base_url: str) -> int:
+    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/sim/stats") as reply:
+        return json.loads(reply.read())["stream_events"]
+
+
+def show(args: argparse.Namespace, mode: str, result: dict, events: int) -> None:
     rate = result["finished"] / result["seconds"]
-    ceiling = args.concurrency / args.latency
+    # A reply streams its reasoning, its answer and a few more events, each chunk_delay apart.
+    per_reply = events / max(1, result["requests"]) if args.chunks_per_reply else 0
+    ceiling = args.concurrency / (args.latency + per_reply * args.chunk_delay)
+    per_chunk = f"{1e6 * result['cpu_seconds'] / events:>7.1f} µs" if events else f"{'-':>10}"
     print(f"{mode:<10} {result['finished']:>8} {args.concurrency:>5} {result['seconds']:>8.2f} {rate:>8.1f} "
-          f"{ceiling:>8.1f} {rate / ceiling:>6.1%} {result['peak_rss_mib']:>6.0f} MiB"
-          + (f"   ({result['failed']} failed)" if result["failed"] else ""))
+          f"{ceiling:>8.1f} {rate / ceiling:>6.1%} {events / result['seconds']:>9,.0f} {per_chunk} "
+          f"{result['peak_rss_mib']:>6.0f} MiB" + (f"   ({result['failed']} failed)" if result["failed"] else ""))
 
 
 def load() -> str:

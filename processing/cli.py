@@ -257,6 +257,10 @@ def parser() -> argparse.ArgumentParser:
     _encoding_flag(sim, "of the --answers file")
     sim.add_argument("--wrong-rate", type=float, default=0.2, help="share of known answers given wrong on purpose")
     sim.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
+    sim.add_argument("--reasoning-chars", type=int, default=400, help="length of the canned reasoning")
+    sim.add_argument("--chunk-chars", type=int, default=0,
+                     help="characters per streamed chunk (default 20-40; 1: a chunk per token, as servers send)")
+    sim.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between streamed chunks")
     sim.add_argument("--fault", action="append", default=[], metavar="KIND=RATE",
                      help="share of attempts that fail as KIND: 429, 500, 503, hang, truncate, broken_stream, "
                           "garbage, empty, loop (reasoning repeats a paragraph until max_tokens), "
@@ -435,6 +439,7 @@ def run_sim(args: argparse.Namespace) -> int:
     try:
         settings = SimSettings(
             answers=load_answers(args.answers, args.encoding), wrong_rate=args.wrong_rate, latency=args.latency,
+            reasoning_chars=args.reasoning_chars, chunk_chars=args.chunk_chars, chunk_delay=args.chunk_delay,
             retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed, api_key=key,
             batch=BatchSimSettings(delay=args.batch_delay, fail_rate=args.batch_fail_rate,
                                    expire_rate=args.batch_expire_rate),

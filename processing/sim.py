@@ -490,6 +490,7 @@ class _SimServer:
             self._by_prompt: dict[str, int] = {}
             self._faults = dict.fromkeys(FAULTS, 0)
             self._hung_up = 0
+            self._stream_events = 0
 
     def stats(self) -> dict:
         with self._lock:
@@ -500,6 +501,7 @@ class _SimServer:
                 "by_prompt": dict(self._by_prompt),
                 "faults": dict(self._faults),
                 "hung_up": self._hung_up,  # streams the client left before their end
+                "stream_events": self._stream_events,  # SSE events of the streamed replies
             }
 
     def _accept(self, content: str) -> str | None:
@@ -645,6 +647,8 @@ class _SimServer:
                 events.append(b"data: " + _dumps(usage) + b"\n\n")
         events.append(b"data: [DONE]\n\n")
 
+        with self._lock:
+            self._stream_events += len(events)
         response = web.StreamResponse(headers=_SSE_HEADERS)
         await response.prepare(request)
         if fault == "broken_stream":

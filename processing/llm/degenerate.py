@@ -85,14 +85,15 @@ class LoopDetector:
         self._unchecked = 0
         self._tail = (self._tail + "".join(self._pieces))[-WINDOW:]
         self._pieces.clear()
-        loop = find_loop(self._tail)
+        loop = find_loop(self._tail) if self._checked > MIN_SPAN else None  # too short to hold a loop yet
         if loop:
             raise Degenerate(loop, self._checked)
 
 
 def scan(text: str) -> None:
     """A whole text checked as if it had streamed in: raises Degenerate where it would have."""
-    for end in range(CHECK_EVERY, len(text) + 1, CHECK_EVERY):
+    first = (MIN_SPAN // CHECK_EVERY + 1) * CHECK_EVERY  # shorter text cannot hold a loop
+    for end in range(first, len(text) + 1, CHECK_EVERY):
         loop = find_loop(text[max(0, end - WINDOW):end])
         if loop:
             raise Degenerate(loop, end)

@@ -270,13 +270,19 @@ class StreamAccumulator:
             thinking, content = content_parts(content)
             piece = (piece or "") + thinking
         if piece:
-            self.reasoning_parts.append(piece)
-            if self._watch:
-                self._watch(piece)
+            self.add_reasoning(piece)
         if content:
-            self.content_parts.append(content)
-            if self._watch:
-                self._watch(content)
+            self.add_content(content)
+
+    def add_reasoning(self, text: str) -> None:
+        self.reasoning_parts.append(text)
+        if self._watch:
+            self._watch(text)
+
+    def add_content(self, text: str) -> None:
+        self.content_parts.append(text)
+        if self._watch:
+            self._watch(text)
 
     def reply(self) -> Reply:
         return Reply("".join(self.content_parts), "".join(self.reasoning_parts), self.finish_reason,
