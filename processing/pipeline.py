@@ -179,12 +179,13 @@ class Build:
         report_other_recipes(self.journal.other_recipes(job for jobs in todo.values() for job in jobs))
         asked = sum(map(len, todo.values()))
         asyncio.run(_generate_all(todo, self.config.models, self.journal, wanted, self.quiet))
-        failures = self.journal.write_failures(self.run_dir / FAILURES, {job.entry for job in self.jobs()})
-        finished, hasher = 0, xxhash.xxh3_128()  # what generation produced, streamed: no list of a million entries
+        entries, finished, hasher = set(), 0, xxhash.xxh3_128()  # what generation produced, hashed as it streams
         for job in self.jobs():
+            entries.add(job.entry)
             if self.journal.done(job.entry):
                 finished += 1
                 hasher.update("\x1f".join(map(str, job.entry)).encode() + b"\n")
+        failures = self.journal.write_failures(self.run_dir / FAILURES, entries)
         reasons = dict(Counter(failure["error"] for failure in failures).most_common())
         counts = {"requests": wanted, "asked": asked, "finished": finished, "failed": len(failures),
                   "failure_reasons": reasons}

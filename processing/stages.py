@@ -107,6 +107,14 @@ class Stages:
 
 
 def format_stage(result: StageResult) -> str:
-    counts = ", ".join(f"{key} {value:,}" if isinstance(value, int) else f"{key} {value}"
-                       for key, value in result.counts.items() if not isinstance(value, dict))
-    return f"{result.name:<10} {result.status:<10} {result.seconds:7.1f} s  {counts}"
+    flat = {key: value for key, value in result.counts.items() if not isinstance(value, dict)}
+    return f"{result.name:<10} {result.status:<10} {result.seconds:7.1f} s  {format_counts(flat)}"
+
+
+def format_counts(counts: dict) -> str:
+    """`key value, key value`, integers with thousands separators (the stage line and the card)."""
+    return ", ".join(f"{key} {format_count(value)}" for key, value in counts.items())
+
+
+def format_count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)

@@ -22,6 +22,7 @@ import yaml
 from processing.files import atomic_path
 from processing.publish.plots import write_plots
 from processing.schema import SCHEMAS
+from processing.stages import format_count, format_counts
 
 TEMPLATE = files("processing.publish") / "templates" / "card.md"  # package data: ships in the wheel
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -187,8 +188,8 @@ def _stage_table(stages) -> str:
 
 def _plain(value) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{key} {item:,}" if isinstance(item, int) else f"{key} {item}" for key, item in value.items()) or "none"
-    return f"{value:,}" if isinstance(value, int) else str(value)
+        return format_counts(value) or "none"
+    return format_count(value)
 
 
 def _routing(record: BuildRecord) -> str:
