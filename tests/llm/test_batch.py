@@ -100,6 +100,7 @@ def test_batch_build_equals_realtime_build_for_every_reply_shape(tmp_path):
             config = load_config(demo_data.CONFIG)
             for model in config.models:
                 model.base_url, model.mode, model.batch_poll = sim.base_url, mode, 0.05
+            config.judge.base_url = sim.base_url  # the demo's simulated judge, real time in both builds
             out = tmp_path / mode
             summary = build(config, out, tmp_path / f"{mode}.run", quiet=True)
             assert summary.failed == 0
