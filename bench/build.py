@@ -95,7 +95,7 @@ def write_journal(config_path: Path, out: Path, run_dir: Path, rows: int) -> Non
     """One finished record per request of the build, with the fingerprints it will look for."""
     text = chinese_text()
     rng = np.random.default_rng(0)
-    build = Build(load_config(config_path), out, run_dir, quiet=True, simulated=False, retry_failed=False)
+    build = Build(load_config(config_path), out, run_dir, quiet=True, retry_failed=False)
     with (run_dir / JOURNAL).open("wb") as handle:
         for job in build.jobs():
             reasoning = window(text, rng, 2000, 8000)

@@ -305,9 +305,12 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_build(config, args: argparse.Namespace, base_url: str, run_dir: Path):
+    from processing.sim_labels import simulator_told
+
     for model in [*config.models, *config.complexity.scorers, *([config.judge] if config.judge else [])]:
         model.base_url = base_url
-    return _build(config, args.out, run_dir, args.quiet, simulated=True, retry_failed=False)
+    simulator_told(base_url)  # run_demo said so already
+    return _build(config, args.out, run_dir, args.quiet, retry_failed=False)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -320,7 +323,7 @@ def run_build(args: argparse.Namespace) -> int:
 
         print(plan(config, args.out, run_dir, quiet=args.quiet))
         return 0
-    summary = _build(config, args.out, run_dir, args.quiet, simulated=False, retry_failed=args.retry_failed)
+    summary = _build(config, args.out, run_dir, args.quiet, retry_failed=args.retry_failed)
     _print_summary(summary)
     return 1 if summary.failed else 0
 
@@ -529,10 +532,10 @@ def _output_folders(out: Path, run_dir: Path | None) -> Path:
     return run_dir
 
 
-def _build(config, out: Path, run_dir: Path, quiet: bool, simulated: bool, retry_failed: bool):
+def _build(config, out: Path, run_dir: Path, quiet: bool, retry_failed: bool):
     from processing.pipeline import build
 
-    return build(config, out, run_dir, quiet=quiet, simulated=simulated, retry_failed=retry_failed)
+    return build(config, out, run_dir, quiet=quiet, retry_failed=retry_failed)
 
 
 def _print_summary(summary) -> None:

@@ -22,12 +22,15 @@ PACKAGE = "chinese-reasoning-distil"
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
-def write_manifest(folder: Path, config, results, *, simulated: bool) -> dict:
+def write_manifest(folder: Path, config, results, *, simulated_rows: int) -> dict:
+    """`simulated_rows`: published rows the crd simulator answered; `simulated` says whether
+    there are any (a boolean, as manifests have always had it), `simulated_rows` how many."""
     manifest = {
         "name": config.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "package": {"name": PACKAGE, "version": version(PACKAGE), "commit": _git_commit()},
-        "simulated": simulated,
+        "simulated": simulated_rows > 0,
+        "simulated_rows": simulated_rows,
         "config": _mask(config.model_dump(mode="json")),
         "stages": {result.name: {key: value for key, value in asdict(result).items() if key != "name"}
                    for result in results},

@@ -47,6 +47,7 @@ from processing.publish.llamafactory import INFO_FILE, write_llamafactory_info
 from processing.publish.shards import read_batches
 from processing.route.run import format_plan, plan_routes
 from processing.schema import FULL_SCHEMA, SCHEMAS, derive, stable_id
+from processing.sim_labels import FINGERPRINT as SIMULATOR
 from processing.stages import Stages, file_digest
 
 BATCH_ROWS = 2000  # rows read, verified and written at a time
@@ -78,10 +79,9 @@ class Summary:
 class Build:
     """One `crd build`: the config, its run directory and the stages run so far."""
 
-    def __init__(self, config: Config, out_dir: Path, run_dir: Path, quiet: bool, simulated: bool,
-                 retry_failed: bool) -> None:
+    def __init__(self, config: Config, out_dir: Path, run_dir: Path, quiet: bool, retry_failed: bool) -> None:
         self.config, self.out_dir, self.run_dir = config, out_dir, run_dir
-        self.quiet, self.simulated, self.retry_failed = quiet, simulated, retry_failed
+        self.quiet, self.retry_failed = quiet, retry_failed
         self.stages = Stages(run_dir)
         self.staging = out_dir.with_name(f".{out_dir.name}.staging")
 
@@ -109,7 +109,9 @@ class Build:
             self.plan()
             generation = self.stages.run("generation", self._recipes(), self._generate, self._generation_reusable)
             judge = judge_inputs(self.config.judge) if self.config.judge else None
-            self.stages.run("verify", [self.config.verify, judge], self._verify, lambda _: (self.run_dir / SCORED).exists())
+            # The columns written are an input too: rows of an older schema are verified again.
+            verify_settings = [self.config.verify, judge, FULL_SCHEMA.names]
+            self.stages.run("verify", verify_settings, self._verify, lambda _: (self.run_dir / SCORED).exists())
             self._publish()
         finally:
             if "journal" in self.__dict__:
@@ -207,7 +209,7 @@ class Build:
         scores: Counter = Counter()
         flags: Counter = Counter()
         methods: Counter = Counter()
-        rows = 0
+        rows = judged_by_simulator = 0
         judge_settings = self.config.judge
         judging = Judge(judge_settings, self.run_dir, quiet=self.quiet, retry_failed=self.retry_failed) \
             if judge_settings else nullcontext()
@@ -216,15 +218,18 @@ class Build:
             for batch in self._finished_batches():
                 scored = verify.score(batch, self.config.verify, verifier)
                 if judge is not None:  # what the checks could not score
-                    scored = merge_judged(scored, judge.judge(rows_to_judge(scored, judge_settings)))
+                    judged = judge.judge(rows_to_judge(scored, judge_settings))
+                    judged_by_simulator += (judged["judge_server"] == SIMULATOR).sum()
+                    scored = merge_judged(scored, judged)
                 scored = scored.select(FULL_SCHEMA.names)
                 writer.write_table(scored.to_arrow().cast(FULL_SCHEMA))
                 rows += scored.height
                 scores.update(_score_label(value) for value in scored["score"].to_list())
                 flags.update(flag_counts(scored["quality_flags"]))
                 methods.update(scored["verify_method"].fill_null("unchecked").to_list())
-        return {"rows": rows, "scores": dict(sorted(scores.items())), "methods": dict(methods.most_common()),
-                "quality_flags": dict(flags)}, None
+        counts = {"rows": rows, "scores": dict(sorted(scores.items())), "methods": dict(methods.most_common()),
+                  "quality_flags": dict(flags)}
+        return counts | ({"judged_by_simulator": judged_by_simulator} if judged_by_simulator else {}), None
 
     def _finished_batches(self) -> Iterator[pl.DataFrame]:
         """Finished answers joined to their prompts, in the build's fixed order, BATCH_ROWS at a time."""
@@ -255,9 +260,11 @@ class Build:
         shard_settings = output.model_dump(include={"configs", "max_shard_bytes", "row_group_bytes"})
         self.stages.run("shards", shard_settings, self._write_shards, lambda r: self._reuse_published(r, ["data"]))
         recipe = self.config.model_dump(mode="json", exclude={"models": {"__all__": TRANSPORT_FIELDS}})
-        card_settings = [recipe, self.simulated, _package_version()]
+        # Whether rows are simulated is read from the rows (their system_fingerprint), which
+        # the stages before already fingerprint: no setting of its own.
+        card_settings = [recipe, _package_version()]
         self.stages.run("card", card_settings, self._write_card, lambda r: self._reuse_published(r, CARD_OUTPUTS))
-        write_manifest(self.staging, self.config, self.stages.results, simulated=self.simulated)
+        write_manifest(self.staging, self.config, self.stages.results, simulated_rows=self._simulated_rows())
         replace_folder(self.staging, self.out_dir)
 
     def _reuse_published(self, record: dict, names: list[str]) -> bool:
@@ -281,16 +288,22 @@ class Build:
         writers = {name: shards.ShardWriter(self.staging, name, SCHEMAS[name], output.max_shard_bytes,
                                             output.row_group_bytes) for name in output.configs}
         keep, removed = selected_ids(self.run_dir / SCORED, self.config.verify.select)
+        simulated = 0
         # Arrow derives, compresses and writes without the GIL: the configs share the cores.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as threads:
             for batch in read_batches(self.run_dir / SCORED, BATCH_ROWS):
                 table = pa.Table.from_batches([batch])
                 if keep is not None:
                     table = table.filter(pc.is_in(table["id"], value_set=keep))
+                simulated += pc.sum(pc.equal(table["system_fingerprint"], SIMULATOR)).as_py() or 0
                 list(threads.map(lambda item: item[1].add(derive(table, item[0])), writers.items()))
         files = {name: writer.close() for name, writer in writers.items()}
         counts = {"data": sum(map(len, files.values())), "rows": {name: w.rows for name, w in writers.items()}}
-        return counts | ({"removed": removed} if removed else {}), None
+        return counts | ({"removed": removed} if removed else {}) | ({"simulated": simulated} if simulated else {}), None
+
+    def _simulated_rows(self) -> int:
+        """Published rows answered by the crd simulator (their system_fingerprint says so)."""
+        return self.stages.result("shards").counts.get("simulated", 0)
 
     def _write_card(self) -> tuple[dict, None]:
         """The card with its figures, and LLaMA-Factory's dataset_info.json beside the shards."""
@@ -300,8 +313,9 @@ class Build:
             complexity_plot=self.run_dir / COMPLEXITY_PLOT,
             judge=judge_description(self.config.judge) if self.config.judge else "",
             keep=selected_ids(self.run_dir / SCORED, self.config.verify.select)[0],
+            judged_by_simulator=self.stages.result("verify").counts.get("judged_by_simulator", 0),
         )
-        written = card.write_card(self.config, self.run_dir / SCORED, self.staging, self.simulated, record,
+        written = card.write_card(self.config, self.run_dir / SCORED, self.staging, self._simulated_rows(), record,
                                   repo_id=self.out_dir.name)
         if write_llamafactory_info(self.staging, self.config.output.configs):
             written = [*written, INFO_FILE]
@@ -319,20 +333,19 @@ class Build:
 GENERATED_SCHEMA = {
     "prompt_id": pl.String, "model": pl.String, "sample": pl.Int32, "reasoning": pl.String, "response": pl.String,
     "finish_reason": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
-    "reasoning_tokens": pl.Int64, "created_at": pl.String,
+    "reasoning_tokens": pl.Int64, "created_at": pl.String, "system_fingerprint": pl.String,
 }
 
 
-def build(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False, simulated: bool = False,
-          retry_failed: bool = False) -> Summary:
+def build(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False, retry_failed: bool = False) -> Summary:
     run_dir.mkdir(parents=True, exist_ok=True)
-    return Build(config, out_dir, run_dir, quiet, simulated, retry_failed).run()
+    return Build(config, out_dir, run_dir, quiet, retry_failed).run()
 
 
 def plan(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False) -> str:
     """`crd build --dry-run`: the routing plan, with no teacher asked."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    build = Build(config, out_dir, run_dir, quiet, simulated=False, retry_failed=False)
+    build = Build(config, out_dir, run_dir, quiet, retry_failed=False)
     return build.plan() + "\n\nbefore anything is asked:\n" + build.cost_estimate()
 
 

@@ -50,6 +50,7 @@ FULL_SCHEMA = pa.schema(
         ("reasoning_tokens", pa.int64()),
         ("finish_reason", pa.string()),
         ("created_at", pa.string()),
+        ("system_fingerprint", pa.string()),  # as the server sent it: "crd-simulator" marks simulated rows
     ]
 )
 

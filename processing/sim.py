@@ -46,6 +46,7 @@ from aiohttp import web
 from processing.errors import CrdError
 from processing.pool.sources import iter_records
 from processing.sim_batch import BatchSim, BatchSimSettings
+from processing.sim_labels import FINGERPRINT, HEADER, HEADER_VALUE, OWNED_BY
 from processing.sim_raters import RATER_MODELS, rater_kind, rater_reply
 
 __all__ = [
@@ -69,8 +70,6 @@ SHAPES: dict[str, str] = {
     "sim-r1-no-open-tag": "inline_no_open",  # R1 template put "<think>\n" in the prompt
 }
 
-OWNED_BY = "crd-simulator (not a model)"
-FINGERPRINT = "crd-simulator"
 FAULTS = ("429", "500", "503", "hang", "truncate", "broken_stream", "garbage", "empty", "loop")
 DEFAULT_MAX_TOKENS = 8192  # when a request names none: how long a loop runs
 _CHOICES = "ABCD"
@@ -712,7 +711,7 @@ def _unknown_model(model: str) -> web.Response:
 
 async def _label(request: web.Request, response: web.StreamResponse) -> None:
     # A prepare hook rather than a middleware: streamed replies send headers early.
-    response.headers["X-Crd-Simulator"] = "not a model"
+    response.headers[HEADER] = HEADER_VALUE
 
 
 def build_app(settings: SimSettings) -> web.Application:

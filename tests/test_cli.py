@@ -17,7 +17,7 @@ from processing.cli import main
 from processing.llm.generate import GENERATIONS, JOURNAL
 from processing.sim import SimSettings, Simulator, load_answers
 
-from helpers import REPO
+from helpers import REPO, without_simulator_notice
 
 PROMPTS = ["一个数加上5等于12，这个数是多少？", "请写一首关于春天的五言绝句。", "水在标准大气压下多少摄氏度沸腾？"]
 DEV_FULL = Path("/dev/full")  # every write to it fails with ENOSPC, as on a full disk
@@ -40,6 +40,7 @@ def generate_args(prompts: Path, base_url: str, out: Path, *extra: str) -> list[
 
 
 def one_line(text: str) -> str:
+    text = without_simulator_notice(text)
     assert text.count("\n") == 1, text
     return text
 

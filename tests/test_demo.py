@@ -14,6 +14,7 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
 from processing import demo as demo_data
+from processing.publish.card import SIMULATED_JUDGE_NOTICE, SIMULATOR_NOTICE
 from processing.schema import NANOID_ALPHABET, SCHEMAS, sft_output
 from processing.sim import SHAPES, expected_answer, load_answers
 
@@ -35,6 +36,7 @@ def demo_out(tmp_path_factory) -> Path:
     result = crd("demo", "--out", str(out), "-q")
     assert result.returncode == 0, result.stderr
     assert "simulator" in result.stdout and "load_dataset" in result.stdout
+    assert "is the crd simulator" not in result.stderr  # the demo said so itself, once
     return out
 
 
@@ -132,7 +134,12 @@ def test_card_yaml_loads_and_its_configs_match_the_files(demo_out):
         rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         assert info["splits"][0]["num_examples"] == rows
         assert [feature["name"] for feature in info["features"]] == SCHEMAS[name].names
-    assert "simulator" in card.text.lower()
+    # Nothing told the build it was a demo: the rows' system_fingerprint did.
+    assert card.text.strip().split("\n\n")[1] + "\n\n" == SIMULATOR_NOTICE
+    judged = load(demo_out, "full")["verify_method"].count("judge")
+    assert judged and SIMULATED_JUDGE_NOTICE.format(rows=judged) in card.text
+    manifest = json.loads((demo_out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["simulated"] is True and manifest["simulated_rows"] == len(pool_rows())
 
 
 def test_card_figures_exist(demo_out):

@@ -187,7 +187,7 @@ def test_credentials_written_into_a_url_are_masked_in_the_manifest(tmp_path):
 
     config = parse_config({"sources": [{"path": "x.jsonl"}],
                            "models": [{"name": "m", "base_url": "https://user:hunter2@gpu1:8000/v1"}]})
-    text = json.dumps(write_manifest(tmp_path, config, [], simulated=False))
+    text = json.dumps(write_manifest(tmp_path, config, [], simulated_rows=0))
     assert "hunter2" not in text and "https://***@gpu1:8000/v1" in text
     assert json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))["config"]["models"][0]["base_url"] \
         == "https://***@gpu1:8000/v1"

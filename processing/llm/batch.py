@@ -153,7 +153,7 @@ def line_record(line: dict, model: str, opened: bool = False) -> Record:
     if response.get("status_code") == 200 and not line.get("error"):
         try:
             reply = parse_completion(body)
-            return _finished(job, reply.check(opened), reply.finish_reason, reply.usage, 1)
+            return _finished(job, reply, reply.check(opened), 1)
         except BadReply as exc:
             return _failed(job, str(exc), 1)
     return _failed(job, _line_error(line, response, body), 1)

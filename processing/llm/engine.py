@@ -22,6 +22,7 @@ from processing.llm.http import ApiError, TransportError
 from processing.llm.ratelimit import AdaptiveLimit, RateLimits
 from processing.llm.retry import after_retry_after, backoff, fatal_message, retryable
 from processing.progress import report_loop
+from processing.sim_labels import announce_simulator
 
 Key = tuple[str, str, int]  # (prompt id, model, sample index)
 Entry = tuple[str, str, int, str]  # a key and the request fingerprint (journal.py)
@@ -62,6 +63,9 @@ class Record:
     error: str | None = None
     attempts: int = 0
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    # The server's own label for the build that answered (extract.Reply); the crd simulator's
+    # is sim_labels.FINGERPRINT. Journal lines written before it existed read as null.
+    system_fingerprint: str | None = None
 
 
 class Engine:
@@ -90,15 +94,19 @@ class Engine:
         await self.close()
 
     async def check_endpoints(self) -> None:
-        """Servers without GET /models (any status but 401/403) pass: the first chat request tells."""
+        """Servers without GET /models (any status but 401/403) pass: the first chat request tells.
+        A server that says it is the crd simulator gets one line saying its answers will be
+        marked as simulated."""
         for endpoint in self.endpoints.all:
             client = endpoint.client
             try:
-                status = await client.probe()
+                status, simulator = await client.probe()
             except TransportError as exc:
                 raise CrdError(f"cannot reach {client.base_url} ({exc}); check the base_url and that the server is running") from None
             if status in (401, 403):
                 raise CrdError(fatal_message(status, "", client.base_url, self.model))
+            if simulator:
+                announce_simulator(client.base_url)
 
     async def run(self, jobs: list[Job], keep: Callable[[Record], None]) -> None:
         """Complete every job; `keep` receives each Record as soon as it is final."""
@@ -133,7 +141,7 @@ class Engine:
             wait = None
             try:
                 reply = await self._attempt(body, prompt_size)
-                return _finished(job, reply.check(self.requests.opened), reply.finish_reason, reply.usage, attempt)
+                return _finished(job, reply, reply.check(self.requests.opened), attempt)
             except Degenerate:
                 loops += 1
                 if loops > self.model.degenerate_retries:
@@ -202,11 +210,14 @@ def request_cost(model: ModelConfig, record: Record) -> float | None:
     return (prompt + completion) / 1e6
 
 
-def _finished(job: Job, split: Split, finish_reason: str | None, usage: Usage, attempts: int) -> Record:
+def _finished(job: Job, reply: Reply, split: Split, attempts: int) -> Record:
+    """`split`: the reply's reasoning and response, once `reply.check` let it become a row."""
+    usage = reply.usage
     return Record(
-        job.prompt_id, job.model, job.sample, "ok", split.reasoning, split.response, finish_reason,
+        job.prompt_id, job.model, job.sample, "ok", split.reasoning, split.response, reply.finish_reason,
         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
         reasoning_tokens=usage.reasoning_tokens, attempts=attempts, fingerprint=job.fingerprint,
+        system_fingerprint=reply.system_fingerprint,
     )
 
 

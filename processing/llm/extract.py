@@ -6,7 +6,9 @@ A reader takes `reasoning_content`, else `reasoning`, else `thinking`, else Open
 replies that lack the opening tag because the chat template (or a forced assistant
 prefix) already put `<think>\\n` in the prompt.
 
-Token counts are read wherever providers put them (`Usage.of`), and a reply in a shape
+Token counts are read wherever providers put them (`Usage.of`), the server's
+`system_fingerprint` is kept as provenance (OpenAI and DeepSeek send `fp_…`, the crd
+simulator `crd-simulator`, vLLM null), and a reply in a shape
 this module does not know is a BadReply naming what was unexpected, never an exception
 that escapes.
 
@@ -88,6 +90,7 @@ class Reply:
     reasoning: str  # from a reasoning field or thinking parts; "" when none
     finish_reason: str | None
     usage: Usage = NO_USAGE
+    system_fingerprint: str | None = None  # the server's build, as it names it; None when it sends none
 
     def split(self, opened: bool = False) -> Split:
         """`opened`: the request forced the reply to start inside `<think>`."""
@@ -216,7 +219,14 @@ def parse_completion(payload: object) -> Reply:
         raise BadReply("reply without a message")
     thinking, text = content_parts(message.get("content"))
     reasoning = reasoning_field(message) or thinking
-    return Reply(text, reasoning, _finish_reason(choice), Usage.of(usage_in(payload, choice)))
+    return Reply(text, reasoning, _finish_reason(choice), Usage.of(usage_in(payload, choice)),
+                 fingerprint_in(payload))
+
+
+def fingerprint_in(payload: dict) -> str | None:
+    """`system_fingerprint` of a reply or chunk; an empty one (SiliconFlow) counts as none."""
+    value = payload.get("system_fingerprint")
+    return value if isinstance(value, str) and value else None
 
 
 def _finish_reason(choice: dict) -> str | None:
@@ -244,6 +254,7 @@ class StreamAccumulator:
         self.content_parts: list[str] = []
         self.finish_reason: str | None = None
         self.usage: object = None
+        self.system_fingerprint: str | None = None
         self._watch = watch
 
     def add(self, chunk: object) -> None:
@@ -251,6 +262,8 @@ class StreamAccumulator:
             raise BadReply("stream chunk is not a JSON object")
         if "error" in chunk:
             _raise_embedded_error(chunk)
+        if self.system_fingerprint is None:  # every chunk repeats it; the first that has one tells
+            self.system_fingerprint = fingerprint_in(chunk)
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta")
             if delta:
@@ -286,4 +299,4 @@ class StreamAccumulator:
 
     def reply(self) -> Reply:
         return Reply("".join(self.content_parts), "".join(self.reasoning_parts), self.finish_reason,
-                     Usage.of(self.usage))
+                     Usage.of(self.usage), self.system_fingerprint)

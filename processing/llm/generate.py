@@ -38,6 +38,7 @@ GENERATIONS_SCHEMA = pa.schema([
     ("completion_tokens", pa.int64()),
     ("reasoning_tokens", pa.int64()),
     ("created_at", pa.string()),
+    ("system_fingerprint", pa.string()),  # the server's label of its build; "crd-simulator" from `crd sim`
 ])
 
 

@@ -25,6 +25,7 @@ from processing.llm.extract import BadReply, Reply, StreamAccumulator, parse_com
 from processing.llm.pacing import Pacemaker
 from processing.llm.sse import EventStream
 from processing.llm.keys import Redactor
+from processing.sim_labels import HEADER, HEADER_VALUE
 
 ERROR_TEXT_LIMIT = 300
 NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
@@ -123,12 +124,13 @@ class ChatClient:
             raise TransportError("stream ended before its last chunk")
         return accumulator.reply()
 
-    async def probe(self) -> int:
-        """Status of GET /models: a cheap check that the endpoint answers and takes the key."""
+    async def probe(self) -> tuple[int, bool]:
+        """Status of GET /models, a cheap check that the endpoint answers and takes the key, and
+        whether the server says it is the crd simulator (the label header of its every reply)."""
         try:
             async with self._open().get(self.base_url + "/models", headers=self._headers,
                                         timeout=aiohttp.ClientTimeout(total=min(self._timeout, 30))) as response:
-                return response.status
+                return response.status, response.headers.get(HEADER) == HEADER_VALUE
         except NETWORK_ERRORS as exc:
             raise self._transport_error(exc) from None
 

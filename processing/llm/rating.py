@@ -321,6 +321,10 @@ class Outcome:
     rating: Rating
     replies: tuple[str, ...]  # every reply received, the unreadable ones included
     failure: str | None = None  # the request itself failed (after the engine's retries)
+    servers: tuple[str | None, ...] = ()  # each reply's system_fingerprint: who answered (the simulator?)
+
+
+_NOT_ASKED = Outcome(Rating(), ())
 
 
 async def ask_ratings(items: Sequence[tuple[str, Any]], wording: Wording, model: ModelConfig, journal: Journal,
@@ -374,14 +378,16 @@ class _RatingRun:
         unreadable = set()
         for job in jobs:
             item = job.prompt_id
-            earlier = self.outcomes[item].replies if item in self.outcomes else ()
+            earlier = self.outcomes.get(item, _NOT_ASKED)
             if not self.journal.done(job.entry):
                 failure = failures.get(item, "not finished")
-                self.outcomes[item] = Outcome(_rejected(f"request failed: {failure}"), earlier, failure)
+                self.outcomes[item] = Outcome(_rejected(f"request failed: {failure}"), earlier.replies, failure,
+                                              earlier.servers)
                 continue
-            reply = self.journal.read(job.entry)["response"]
-            rating = self.parser.parse(reply)
-            self.outcomes[item] = Outcome(rating, (*earlier, reply))
+            record = self.journal.read(job.entry)
+            rating = self.parser.parse(record["response"])
+            self.outcomes[item] = Outcome(rating, (*earlier.replies, record["response"]),
+                                          servers=(*earlier.servers, record.get("system_fingerprint")))
             if not rating.read:
                 unreadable.add(item)
         return unreadable

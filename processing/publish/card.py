@@ -22,6 +22,7 @@ import yaml
 from processing.files import atomic_path
 from processing.publish.plots import write_plots
 from processing.schema import SCHEMAS
+from processing.sim_labels import FINGERPRINT as SIMULATOR
 from processing.stages import format_count, format_counts
 
 TEMPLATE = files("processing.publish") / "templates" / "card.md"  # package data: ships in the wheel
@@ -31,6 +32,24 @@ SIMULATOR_NOTICE = (
     "> **Simulated data.** Every answer in this copy was produced by the crd simulator, a local test server, "
     "not by a language model. It exists to show the pipeline working; do not train on it.\n\n"
 )
+PARTLY_SIMULATED_NOTICE = (
+    "> **Partly simulated data.** {simulated:,} of the {rows:,} answers in this copy were produced by the crd "
+    "simulator, a local test server, not by a language model; their `system_fingerprint` is `{label}` "
+    "(a column of the `full` config). Remove them before training.\n\n"
+)
+SIMULATED_JUDGE_NOTICE = (
+    "> **Simulated judge.** The crd simulator, a local test server, answered the judge's questions for "
+    "{rows:,} rows: their judge scores are canned test replies, not a model's judgement.\n\n"
+)
+
+
+def simulator_notice(simulated: int, rows: int) -> str:
+    """The card's first lines: every answer simulated, some of them, or none (no notice)."""
+    if not simulated:
+        return ""
+    if simulated >= rows:
+        return SIMULATOR_NOTICE
+    return PARTLY_SIMULATED_NOTICE.format(simulated=simulated, rows=rows, label=SIMULATOR)
 
 
 def size_category(rows: int) -> str:
@@ -111,11 +130,14 @@ class BuildRecord:
     complexity_plot: Path | None = None
     judge: str = ""  # the judge's model and prompts (verify.judge.judge_description)
     keep: pa.Array | None = None  # ids of the published rows; None: every scored row
+    judged_by_simulator: int = 0  # rows whose judge replies came from the crd simulator
 
 
-def write_card(config, scored: Path, out_dir: Path, simulated: bool, record: BuildRecord | None = None,
+def write_card(config, scored: Path, out_dir: Path, simulated: int, record: BuildRecord | None = None,
                repo_id: str | None = None) -> list[str]:
-    """Write README.md and its figures atomically from the scored rows; returns what was written."""
+    """Write README.md and its figures atomically from the scored rows; returns what was written.
+
+    `simulated`: how many of the published rows the crd simulator answered."""
     record = record or BuildRecord()
     rows = card_stats(scored, record.keep)
     figures = write_plots(rows, out_dir)
@@ -123,7 +145,7 @@ def write_card(config, scored: Path, out_dir: Path, simulated: bool, record: Bui
         figures.append(_copy_image(record.complexity_plot, out_dir, "complexity.png"))
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         title=config.output.pretty_name or config.name,
-        notice=SIMULATOR_NOTICE if simulated else "",
+        notice=simulator_notice(simulated, rows.height),
         summary=_summary(rows),
         repo_id=repo_id or str(out_dir),
         configs=", ".join(f"`{name}`" for name in config.output.configs),
@@ -136,7 +158,7 @@ def write_card(config, scored: Path, out_dir: Path, simulated: bool, record: Bui
         teachers=_teachers(config),
         stages=_stage_table(record.stages),
         routing=_routing(record),
-        judge=record.judge or "No LLM judge was configured: rows without a checkable reference answer stay unscored.",
+        judge=_judge(record),
         figures="\n\n".join(f"![{Path(image).stem}]({image})" for image in figures),
         version=version("chinese-reasoning-distil"),
     )
@@ -190,6 +212,13 @@ def _plain(value) -> str:
     if isinstance(value, dict):
         return format_counts(value) or "none"
     return format_count(value)
+
+
+def _judge(record: BuildRecord) -> str:
+    if not record.judge:
+        return "No LLM judge was configured: rows without a checkable reference answer stay unscored."
+    simulated = record.judged_by_simulator
+    return (SIMULATED_JUDGE_NOTICE.format(rows=simulated) if simulated else "") + record.judge
 
 
 def _routing(record: BuildRecord) -> str:

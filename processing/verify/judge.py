@@ -359,7 +359,8 @@ def rows_to_judge(verified: pl.DataFrame, settings: JudgeSettings) -> pl.DataFra
 
 
 RESULT_SCHEMA = {"id": pl.String, "score": pl.Float64, "verify_method": pl.String, "verify_note": pl.String,
-                 "judge_mode": pl.String, "judge_parts": pl.String, "judge_replies": pl.List(pl.String)}
+                 "judge_mode": pl.String, "judge_parts": pl.String, "judge_replies": pl.List(pl.String),
+                 "judge_server": pl.String}
 
 
 class Judge:
@@ -380,7 +381,8 @@ class Judge:
 
     def judge(self, rows: pl.DataFrame) -> pl.DataFrame:
         """One row per input row, in order: id, score, verify_method, verify_note, judge_mode,
-        judge_parts (JSON of the ratings read), judge_replies (every reply, unreadable ones too).
+        judge_parts (JSON of the ratings read), judge_replies (every reply, unreadable ones too),
+        judge_server (the system_fingerprint of the last reply: "crd-simulator" from the simulator).
 
         rows: id, prompt, response, and reference_answer, category, reasoning when present;
         `mode` ("quality" / "correctness") when given, else judge_mode() decides.
@@ -453,10 +455,11 @@ def _shown(row: dict) -> Shown:
 
 def _result(row_id: str, mode: str, outcome: Outcome | None) -> tuple:
     if outcome is None:
-        return row_id, None, METHOD, "empty response: not judged", mode, None, []
+        return row_id, None, METHOD, "empty response: not judged", mode, None, [], None
     rating = outcome.rating
     parts = json.dumps(dict(rating.parts), ensure_ascii=False) if rating.read else None
-    return row_id, rating.value, METHOD, _note(outcome), mode, parts, list(outcome.replies)
+    server = outcome.servers[-1] if outcome.servers else None
+    return row_id, rating.value, METHOD, _note(outcome), mode, parts, list(outcome.replies), server
 
 
 def _note(outcome: Outcome) -> str | None:

@@ -108,6 +108,7 @@ def test_batch_build_equals_realtime_build_for_every_reply_shape(tmp_path):
         assert batch_stats(sim)["batches_created"] == 4  # one per teacher
     assert outputs["batch"].height > 0
     assert outputs["batch"].equals(outputs["realtime"])
+    assert outputs["batch"]["system_fingerprint"].unique().to_list() == ["crd-simulator"]  # read from result lines too
 
 
 # ------------------------------------------------------------------ kill -9

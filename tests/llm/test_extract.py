@@ -80,6 +80,8 @@ def test_wire_payload(name, trickle):
     assert split.response == expected["response"]
     assert reply.finish_reason == "stop"
     assert reply.usage.completion_tokens == expected["completion_tokens"]
+    # Kept as sent; null, absent and SiliconFlow's "" alike are none.
+    assert reply.system_fingerprint == expected.get("system_fingerprint")
     for count in ("reasoning_tokens", "total_tokens"):
         if count in expected:
             assert getattr(reply.usage, count) == expected[count]

@@ -6,10 +6,8 @@ be truncated, empty or duplicated; and the API key must never surface anywhere.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import threading
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +18,8 @@ from processing.cli import main
 from processing.llm.settings import ModelConfig
 from processing.llm.generate import FAILURES, GENERATIONS, JOURNAL, generate_file
 from processing.sim import FAULTS, SimSettings, Simulator
+
+from helpers import serving
 
 PROMPTS = 1000
 FAULT_SHARE = 0.3
@@ -122,7 +122,7 @@ def test_a_key_quoted_back_by_the_server_is_redacted(tmp_path, monkeypatch, caps
     app = web.Application()
     app.router.add_post("/v1/chat/completions", echo)
     app.router.add_get("/v1/models", models)
-    with _serving(app) as base_url:
+    with serving(app) as base_url:
         monkeypatch.setenv("CRD_TEST_KEY", key)
         prompts = write_prompts(tmp_path / "prompts.jsonl", 3)
         code = main(["generate", str(prompts), "--model", "m", "--base-url", base_url, "--api-key-env",
@@ -132,27 +132,3 @@ def test_a_key_quoted_back_by_the_server_is_redacted(tmp_path, monkeypatch, caps
     failures = (tmp_path / "run" / FAILURES).read_text()
     assert "HTTP 400: content rejected for Bearer ***" in failures
     assert scan_for(key, [output.out, output.err], tmp_path) == []
-
-
-class _serving:
-    """An aiohttp app on a free local port in a background thread (the CLI runs its own loop)."""
-
-    def __init__(self, app: web.Application) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._runner = web.AppRunner(app)
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    def _call(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
-
-    def __enter__(self) -> str:
-        self._thread.start()
-        self._call(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._call(site.start())
-        return f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
-
-    def __exit__(self, *exc) -> None:
-        self._call(self._runner.cleanup())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()

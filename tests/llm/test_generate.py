@@ -26,7 +26,10 @@ from processing.llm.engine import Engine
 from processing.llm.extract import Usage
 from processing.llm.ratelimit import AdaptiveLimit, RateLimits, TokenBucket
 from processing.progress import GenerationProgress
+from processing import sim_labels
 from processing.sim import SimSettings, Simulator
+
+from helpers import without_simulator_notice
 
 REPLY = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "答案是 4。", "reasoning_content": "2+2=4"},
                       "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 10, "total_tokens": 15}}
@@ -360,7 +363,9 @@ def test_crd_generate_writes_rows_journal_and_failures(tmp_path, capsys):
     assert code == 0 and "6 of 6 requests finished, 0 failed" in output.out
     assert "req/s" in output.out and "tok/s" in output.out  # the final summary
     assert rows.columns == ["id", "prompt_id", "sample", "prompt", "reasoning", "response", "model",
-                            "finish_reason", "prompt_tokens", "completion_tokens", "reasoning_tokens", "created_at"]
+                            "finish_reason", "prompt_tokens", "completion_tokens", "reasoning_tokens", "created_at",
+                            "system_fingerprint"]
+    assert rows["system_fingerprint"].to_list() == ["crd-simulator"] * 6
     assert sorted(zip(rows["prompt_id"], rows["sample"])) == [(p, s) for p in "abc" for s in (0, 1)]
     assert rows["id"].n_unique() == 6 and set(rows["prompt"]) == {"甲", "乙", "丙"}
     assert rows["completion_tokens"].min() > rows["reasoning_tokens"].min() > 0
@@ -368,13 +373,17 @@ def test_crd_generate_writes_rows_journal_and_failures(tmp_path, capsys):
     assert len((tmp_path / "out" / JOURNAL).read_text().splitlines()) == 6
 
 
-def test_quiet_prints_no_bar(tmp_path, capsys):
+def test_quiet_prints_no_bar(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sim_labels, "_told", set())  # told once per process: this test may not be first
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"prompt": "你好"}\n', encoding="utf-8")
     with Simulator(SimSettings()) as sim:
         main(["generate", str(prompts), "--model", "sim-deepseek-r1", "--base-url", sim.base_url,
               "--out", str(tmp_path / "out"), "-q"])
-    assert capsys.readouterr().err == ""
+    # The one line that is always shown: where the answers came from.
+    assert capsys.readouterr().err.splitlines() == [f"{sim.base_url} is the crd simulator, not a model: its answers "
+                                                    "will be marked as simulated (system_fingerprint, and a notice "
+                                                    "at the top of the card)"]
 
 
 def test_failed_requests_are_listed_and_asked_again_only_with_retry_failed(tmp_path):
@@ -430,7 +439,7 @@ def test_input_problems_are_one_line_errors(tmp_path):
 
 def fatal(capsys, arguments: list[str]) -> str:
     assert main(arguments) == 2
-    error = capsys.readouterr().err.strip()
+    error = without_simulator_notice(capsys.readouterr().err).strip()
     assert error.startswith("crd: error: ") and "\n" not in error
     return error
 

@@ -19,7 +19,8 @@ from processing.llm.keys import Redactor, env_name_problem
 from processing.llm.settings import ModelConfig
 from processing.sim import SimSettings, Simulator
 
-from test_faults import _serving, scan_for, write_prompts
+from helpers import serving
+from test_faults import scan_for, write_prompts
 
 # The shapes of real providers' keys: OpenAI-style, Groq, Hugging Face, Together (hex), Mistral.
 PASTED = [
@@ -108,7 +109,7 @@ def test_encoded_echoes_never_reach_the_failures_list(tmp_path, monkeypatch):
     app.router.add_post("/v1/chat/completions", echo)
     app.router.add_get("/v1/models", models)
     monkeypatch.setenv("CRD_TEST_KEY", key)
-    with _serving(app) as base_url:
+    with serving(app) as base_url:
         model = ModelConfig(name="m", base_url=base_url, api_key_env="CRD_TEST_KEY", stream=False, max_retries=0)
         result = generate_file(write_prompts(tmp_path / "prompts.jsonl", 2), model, tmp_path / "run", quiet=True)
     failures = [json.loads(line) for line in (tmp_path / "run" / FAILURES).read_text().splitlines()]

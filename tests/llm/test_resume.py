@@ -122,3 +122,21 @@ def test_a_journal_is_created_only_by_its_first_line(tmp_path):
     assert not (tmp_path / "run").exists()
     assert journal.records == {} and journal.failures({("a", "m", 0)}) == []
     journal.close()
+
+
+def test_a_journal_from_before_system_fingerprint_resumes_and_reads_it_as_null(tmp_path):
+    prompts = write_prompts(tmp_path / "prompts.jsonl")
+    out = tmp_path / "run"
+    with Simulator(SimSettings()) as sim:
+        subprocess.run(crd_generate(prompts, sim.base_url, out), check=True)
+        lines = (out / JOURNAL).read_bytes().splitlines()
+        # The field follows the long texts, so loading a journal decodes only the heads.
+        assert all(line.index(b'"system_fingerprint"') > line.index(b'"response"') for line in lines)
+        old = [json.dumps({k: v for k, v in json.loads(line).items() if k != "system_fingerprint"}).encode()
+               for line in lines[:100]]
+        (out / JOURNAL).write_bytes(b"\n".join(old + lines[100:]) + b"\n")
+        asked = sim.stats()["requests"]
+        subprocess.run(crd_generate(prompts, sim.base_url, out), check=True)
+        assert sim.stats()["requests"] == asked  # every line still counts as finished
+    servers = pl.read_parquet(out / GENERATIONS)["system_fingerprint"]
+    assert servers.null_count() == 100 and servers.drop_nulls().unique().to_list() == ["crd-simulator"]

@@ -337,6 +337,7 @@ def test_every_row_gets_a_score_or_a_reasoned_null_with_its_replies(judged, name
             assert note.startswith(("unreadable judge reply: ", "judge refused")), note
             assert len(replies) == attempts and not any(parser_of(mode).parse(reply).read for reply in replies)
     assert runs[name].once["score"].null_count() > 0, "the simulated judge sometimes gives no readable verdict"
+    assert runs[name].twice["judge_server"].to_list() == ["crd-simulator"] * table.height  # who answered
 
 
 @pytest.mark.parametrize("name", JUDGES)
@@ -413,6 +414,7 @@ def test_a_failed_request_is_null_with_its_error_and_an_empty_response_is_not_se
     assert notes[0] == "empty response: not judged"
     assert all(note.startswith("request failed") and "500" in note for note in notes[1:])
     assert result["score"].null_count() == 4 and result["judge_replies"].to_list() == [[]] * 4
+    assert result["judge_server"].to_list() == [None] * 4  # no reply: nobody answered
 
 
 def test_a_mode_column_decides_the_question_and_prompt_and_category_may_be_missing(tmp_path):
