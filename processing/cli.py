@@ -77,16 +77,21 @@ def _disk_full_message(exc: Exception, command: str) -> str:
 
 @contextmanager
 def _library_bars_off() -> Iterator[None]:
-    """-q also silences the bars of the Hugging Face loaders (`hf:` and saved-dataset sources).
+    """-q also silences the bars of the Hugging Face libraries: the loaders (`hf:` and
+    saved-dataset sources) and the Hub's uploads and downloads (`crd push`, `crd pull`).
 
     The libraries read these variables when first imported, which happens inside the command;
-    they are restored after it, so a caller's child processes are not silenced too."""
+    they are restored after it, so a caller's child processes are not silenced too, and so
+    are the switches of libraries imported before (a caller running several commands)."""
     saved = {name: os.environ.get(name) for name in HF_BAR_VARIABLES}
     os.environ.update(dict.fromkeys(HF_BAR_VARIABLES, "1"))
-    if "datasets" in sys.modules:  # imported already: the variables come too late
+    enable_again = []
+    if "datasets" in sys.modules and sys.modules["datasets"].is_progress_bar_enabled():  # the variables come too late
         sys.modules["datasets"].disable_progress_bars()
-    if "huggingface_hub" in sys.modules:
+        enable_again.append(sys.modules["datasets"].enable_progress_bars)
+    if "huggingface_hub" in sys.modules and not sys.modules["huggingface_hub"].utils.are_progress_bars_disabled():
         sys.modules["huggingface_hub"].utils.disable_progress_bars()
+        enable_again.append(sys.modules["huggingface_hub"].utils.enable_progress_bars)
     try:
         yield
     finally:
@@ -95,6 +100,8 @@ def _library_bars_off() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        for enable in enable_again:
+            enable()
 
 
 def _version() -> str:
@@ -116,17 +123,30 @@ def _flat_memory_pool() -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="crd", description="Build, verify and publish Chinese reasoning-distillation datasets.")
+    root = argparse.ArgumentParser(
+        prog="crd", description="Build, verify and publish Chinese reasoning-distillation datasets.",
+        epilog=_examples(["crd demo", "crd build examples/deepseek.toml --out out/my-dataset",
+                          "crd push out/my-dataset --repo me/zh-r1-distill --tag v1.0"],
+                         "every command's --help ends with examples of its own"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     root.add_argument("--version", action="version", version=f"crd {_version()}")
     commands = root.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="offline end-to-end run on the bundled pool against the simulator")
+    demo = _command(commands, "demo", "offline end-to-end run on the bundled pool against the simulator", [
+        "crd demo                    # writes out/demo, its run folder out/demo.run beside it",
+        "crd demo --out /tmp/crd-demo -q",
+        "crd demo --base-url http://127.0.0.1:8731/v1    # against a `crd sim` you started",
+    ])
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="dataset folder to write (default: out/demo)")
     demo.add_argument("--base-url", help="a simulator you started with `crd sim` (default: one in-process)")
-    demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _quiet_flag(demo)
     demo.set_defaults(handler=run_demo)
 
-    build = commands.add_parser("build", help="run the pipeline from a TOML config")
+    build = _command(commands, "build", "run the pipeline from a TOML config", [
+        "crd build examples/deepseek.toml --out out/my-dataset",
+        "crd build examples/r1-180k.toml --out out/r1-180k --run-dir runs/r1-180k --dry-run",
+        "crd build examples/deepseek.toml --out out/my-dataset --retry-failed -q",
+    ])
     build.add_argument("config", type=Path)
     build.add_argument("--out", type=Path, required=True, help="dataset folder to write")
     build.add_argument("--run-dir", type=Path, help="where stage outputs and the journal live (default: OUT.run)")
@@ -134,10 +154,17 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--dry-run", action="store_true",
                        help="run the pool and routing stages (complexity scoring included) and print the plan: "
                             "requests per teacher, tier x teacher table; no teacher is asked")
-    build.add_argument("-q", "--quiet", action="store_true")
+    _quiet_flag(build)
     build.set_defaults(handler=run_build)
 
-    generate = commands.add_parser("generate", help="answer every prompt of a file with one teacher (resumable)")
+    generate = _command(commands, "generate", "answer every prompt of a file with one teacher (resumable)", [
+        "crd generate prompts.jsonl --model deepseek-reasoner --base-url https://api.deepseek.com/v1 "
+        "--api-key-env DEEPSEEK_API_KEY --preset deepseek --out runs/r1",
+        "crd generate prompts.jsonl --model Qwen/QwQ-32B --base-url http://gpu1:8000/v1 "
+        "--base-url http://gpu2:8000/v1 --preset vllm --concurrency 300 --out runs/qwq",
+        "crd generate prompts.jsonl --model deepseek-ai/DeepSeek-R1 --base-url https://api.siliconflow.cn/v1 "
+        "--api-key-env SILICONFLOW_API_KEY --preset siliconflow --batch --out runs/batch",
+    ])
     generate.add_argument("input", type=Path, help="JSON Lines or Parquet with a `prompt` column and optional `id`")
     _encoding_flag(generate)
     generate.add_argument("--model", required=True, help="model id sent to the API")
@@ -163,56 +190,72 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--batch-window", help="batch completion window, e.g. 24h (siliconflow: up to 336h)")
     generate.add_argument("--batch-poll", type=float, help="seconds before the first batch status check (default 30)")
     generate.add_argument("--batch-max-requests", type=int, help="requests per batch file (default: the preset's limit)")
-    generate.add_argument("-q", "--quiet", action="store_true")
+    _quiet_flag(generate)
     generate.set_defaults(handler=run_generate)
 
-    batches = commands.add_parser("batches", help="status and counts of a run's batches (batch mode)")
+    batches = _command(commands, "batches", "status and counts of a run's batches (batch mode)", [
+        "crd batches runs/batch", "crd batches runs/batch --cancel",
+    ])
     batches.add_argument("run", type=Path, help="run folder holding batches.jsonl (crd generate: its --out)")
     batches.add_argument("--cancel", action="store_true", help="cancel the batches still running; "
                                                                 "rerun the build to collect what they finished")
     batches.set_defaults(handler=run_batches)
 
-    imports = commands.add_parser("import", help="convert an existing distilled dataset into the canonical schema")
+    imports = _command(commands, "import", "convert an existing distilled dataset into the canonical schema", [
+        "crd import congliu distill_r1_110k.jsonl --out runs/congliu",
+        "crd import am am_0.9M.jsonl.zst --out runs/am -q",
+        "crd import alpaca my_sft.json --out runs/mine --encoding gbk",
+    ])
     imports.add_argument("format", help="congliu, congliu-sft, mxode, am, alpaca or sharegpt")
     imports.add_argument("path", type=Path, help="JSON Lines (.jsonl, .jsonl.zst), JSON array or Parquet file")
     imports.add_argument("--out", type=Path, required=True, help="folder for the Parquet parts")
     _encoding_flag(imports)
+    _quiet_flag(imports)
     imports.set_defaults(handler=run_import)
 
-    pool = commands.add_parser("pool", help="build the instruction pool: ingest, clean, dedup, decontaminate")
+    pool = _command(commands, "pool", "build the instruction pool: ingest, clean, dedup, decontaminate", [
+        "crd pool examples/deepseek.toml --out runs/pool", "crd pool my-pool.toml --out runs/pool -q",
+    ])
     pool.add_argument("config", type=Path, help="TOML with [[sources]] and optional [clean], [dedup], [decontam]")
     pool.add_argument("--out", type=Path, required=True, help="run folder for pool.parquet and pool/ (rejects, summary)")
-    pool.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    _quiet_flag(pool)
     pool.set_defaults(handler=run_pool)
 
-    score = commands.add_parser("score", help="rate prompt complexity with the [[complexity.scorers]] and show the "
-                                              "routing plan, before paying for generation (resumable)")
+    score = _command(commands, "score", "rate prompt complexity with the [[complexity.scorers]] and show the "
+                                        "routing plan, before paying for generation (resumable)", [
+        "crd score examples/r1-180k.toml --run-dir runs/r1-180k",
+        "crd score examples/r1-180k-sim.toml --run-dir runs/r1-180k-sim --retry-failed",
+    ])
     score.add_argument("config", type=Path)
     score.add_argument("--run-dir", type=Path, required=True, help="run folder: pool.parquet, complexity/ (journals, "
                                                                   "scores.parquet, dropped.jsonl, scores.png)")
     score.add_argument("--retry-failed", action="store_true", help="ask again for ratings whose request failed")
-    score.add_argument("-q", "--quiet", action="store_true")
+    _quiet_flag(score)
     score.set_defaults(handler=run_score)
 
-    check = commands.add_parser(
-        "verify", help="score a file of answers: math, multiple choice, and an LLM judge for the rest",
-        description="Score every row of INPUT (JSON Lines, Parquet, or a folder of Parquet parts such as `crd import` "
-                    "writes) that has `response` and `reference_answer`; every other column is kept. "
-                    "Example: crd verify runs/import --out rescored.parquet --judge-config judge.toml")
+    check = _command(
+        commands, "verify", "score a file of answers: math, multiple choice, and an LLM judge for the rest", [
+            "crd verify runs/congliu --out rescored.parquet --judge-config judge.toml",
+            "crd verify answers.jsonl --out scored.parquet",
+            "crd verify out/v1.0/data/full --out rescored.parquet --config examples/deepseek.toml",
+        ],
+        description="Score every row of INPUT (JSON Lines, Parquet, or a folder of Parquet parts such as\n"
+                    "`crd import` writes) that has `response` and `reference_answer`; every other column is kept.")
     check.add_argument("input", type=Path)
     check.add_argument("--out", type=Path, required=True, help="Parquet file to write")
     check.add_argument("--config", type=Path, help="a TOML whose [verify] (and [judge]) tables apply")
     check.add_argument("--judge-config", type=Path, help="a TOML with a [judge] table: judge what the checks cannot score")
     check.add_argument("--run-dir", type=Path, help="where the judge's journal lives (default: OUT without suffix + .run)")
     check.add_argument("--retry-failed", action="store_true", help="ask the judge again where its requests failed")
-    check.add_argument("-q", "--quiet", action="store_true")
+    _quiet_flag(check)
     check.set_defaults(handler=run_verify)
 
-    push = commands.add_parser(
-        "push", help="upload an output folder to a Hugging Face dataset repository, tagged",
-        epilog="example: crd push out/my-dataset --repo me/chinese-r1-distill --tag v1.0 --dry-run",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    push = _command(commands, "push", "upload an output folder to a Hugging Face dataset repository, tagged", [
+        "crd push out/my-dataset --repo me/zh-r1-distill --tag v1.0 --dry-run    # offline, no token",
+        'crd push out/my-dataset --repo me/zh-r1-distill --tag v1.0 --message "first release"',
+        "crd push out/my-dataset --repo me/zh-r1-distill --revision dev --private -q",
+    ], "Before the upload, README.md in OUT is stamped with the repository id (in its load_dataset(...)\n"
+       "lines) and the version (--tag, else manifest.json's), so OUT stays what was published.")
     push.add_argument("out", type=Path, help="the --out folder of a build")
     push.add_argument("--repo", required=True, help="USER/NAME of the dataset repository (created if missing)")
     push.add_argument("--private", action="store_true", help="create the repository private")
@@ -221,24 +264,21 @@ def parser() -> argparse.ArgumentParser:
     push.add_argument("--message", help="commit message")
     push.add_argument("--dry-run", action="store_true",
                       help="list what would be uploaded and the card's configs; offline, no token needed")
+    _quiet_flag(push)
     push.set_defaults(handler=run_push)
 
-    pull = commands.add_parser(
-        "pull", help="download a published dataset version into a folder",
-        epilog="example: crd pull me/chinese-r1-distill@v1.0 --out out/v1.0",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    pull = _command(commands, "pull", "download a published dataset version into a folder", [
+        "crd pull me/zh-r1-distill@v1.0 --out out/v1.0", "crd pull me/zh-r1-distill --out out/latest -q",
+    ])
     pull.add_argument("repo", help="USER/NAME, optionally @REVISION (a tag, branch or commit)")
     pull.add_argument("--out", type=Path, required=True, help="folder to download into")
+    _quiet_flag(pull)
     pull.set_defaults(handler=run_pull)
 
-    compare = commands.add_parser(
-        "compare", help="draw the prompts of two datasets on one semantic map, with their overlap",
-        epilog="example: crd compare out/my-dataset pool.parquet --out map.png\n"
-               "         crd compare alpaca_zh.jsonl ape210k.jsonl --column-a instruction --column-b question --out map.png\n"
-               'needs the viz extra: pip install "chinese-reasoning-distil[viz]"',
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    compare = _command(commands, "compare", "draw the prompts of two datasets on one semantic map, with their overlap", [
+        "crd compare out/my-dataset runs/pool/pool.parquet --out map.png",
+        "crd compare alpaca_zh.jsonl ape210k.jsonl --column-a instruction --column-b question --out map.png",
+    ], 'needs the viz extra: pip install "chinese-reasoning-distil[viz]"')
     compare.add_argument("a", help="output or pulled dataset folder, pool.parquet, parts folder or glob, JSON Lines, …")
     compare.add_argument("b", help="the same kinds as A")
     compare.add_argument("--out", type=Path, required=True, help="PNG to write")
@@ -249,7 +289,11 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument("--embedding", help="a local sentence-transformers model folder (default: TF-IDF + SVD)")
     compare.set_defaults(handler=run_compare)
 
-    sim = commands.add_parser("sim", help="serve the local OpenAI-compatible simulator (not a model)")
+    sim = _command(commands, "sim", "serve the local OpenAI-compatible simulator (not a model)", [
+        "crd sim --port 8731",
+        "crd sim --fault all=0.2 --latency 0.5 --seed 1",
+        "crd sim --answers my-pool.jsonl --wrong-rate 0.1 --fault loop=0.05",
+    ])
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8731)
     sim.add_argument("--answers", type=Path, default=demo_data.POOL,
@@ -275,6 +319,21 @@ def parser() -> argparse.ArgumentParser:
                      help="share of batch lines the completion window runs out on (their batch ends expired)")
     sim.set_defaults(handler=run_sim)
     return root
+
+
+def _command(commands, name: str, summary: str, examples: list[str], note: str = "", *,
+             description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with real invocations (a test parses every one of them)."""
+    return commands.add_parser(name, help=summary, description=description, epilog=_examples(examples, note),
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _examples(examples: list[str], note: str = "") -> str:
+    return "examples:\n" + "".join(f"  {example}\n" for example in examples) + (f"\n{note}" if note else "")
+
+
+def _quiet_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
 def _encoding_flag(command: argparse.ArgumentParser, of: str = "of the input file") -> None:
@@ -349,6 +408,7 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from processing.files import atomic_path
     from processing.pool.importers import iter_import
+    from processing.progress import parquet_rows, stage_bar
     from processing.publish.settings import OutputConfig
     from processing.publish.shards import write_parquet
 
@@ -358,10 +418,12 @@ def run_import(args: argparse.Namespace) -> int:
     for stale in args.out.glob("part-*.parquet"):  # a rerun must not mix with an older import
         stale.unlink()
     rows = parts = 0
-    for part, frame in enumerate(iter_import(args.format, args.path, encoding=args.encoding)):
-        with atomic_path(args.out / f"part-{part:05d}.parquet") as temporary:
-            write_parquet(frame.to_arrow(), temporary, OutputConfig().row_group_bytes)  # the build's writer
-        rows, parts = rows + len(frame), part + 1
+    with stage_bar("import", parquet_rows(args.path), quiet=args.quiet) as bar:
+        for part, frame in enumerate(iter_import(args.format, args.path, encoding=args.encoding)):
+            with atomic_path(args.out / f"part-{part:05d}.parquet") as temporary:
+                write_parquet(frame.to_arrow(), temporary, OutputConfig().row_group_bytes)  # the build's writer
+            rows, parts = rows + len(frame), part + 1
+            bar.update(len(frame))
     print(f"imported {rows} rows from {args.path} as {args.format} into {args.out} ({parts} Parquet parts)")
     return 0
 
@@ -373,7 +435,7 @@ def run_pool(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, PoolConfig)
     check_folder(args.out)
-    result = build_pool(config, args.out)
+    result = build_pool(config, args.out, quiet=args.quiet)
     print(format_summary(result.summary))
     print("seconds: " + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in result.seconds.items()))
     print(f"pool of {result.pool.height} prompts written to {args.out / 'pool.parquet'}; rejects in {args.out / 'pool'}")
@@ -389,7 +451,7 @@ def run_score(args: argparse.Namespace) -> int:
     if not config.complexity.scorers:
         raise CrdError(f"{args.config}: no [[complexity.scorers]]; add at least one scorer model to rate prompts")
     check_folder(args.run_dir, "--run-dir")
-    pool = build_pool(config, args.run_dir).pool
+    pool = build_pool(config, args.run_dir, quiet=args.quiet).pool
     plan = plan_routes(pool, config.complexity, config.routing, config.models, args.run_dir, quiet=args.quiet,
                        retry_failed=args.retry_failed)
     print(format_plan(plan, config.complexity))
@@ -404,6 +466,7 @@ def run_push(args: argparse.Namespace) -> int:
         print(format_plan(plan, args.revision, args.tag))
         return 0
     print(plan.version_note)
+    print(plan.id_note)
     commit = push(plan, private=args.private, revision=args.revision, tag=args.tag, message=args.message)
     where = f"{args.repo}@{args.tag or args.revision or 'main'}"
     print(f"pushed {len(plan.files)} files to the dataset {args.repo} (commit {commit[:12]}); "

@@ -41,7 +41,7 @@ from processing.llm.journal import Job, Journal, make_job, recipe_fingerprint, r
 from processing.llm.settings import TRANSPORT_FIELDS, ModelConfig
 from processing.manifest import read_manifest, write_manifest
 from processing.pool.run import build_pool
-from processing.progress import GenerationProgress
+from processing.progress import GenerationProgress, parquet_rows, stage_bar
 from processing.publish import card, shards
 from processing.publish.llamafactory import INFO_FILE, write_llamafactory_info
 from processing.publish.shards import read_batches
@@ -128,7 +128,7 @@ class Build:
         return [pool_settings, contents]
 
     def _pool(self) -> tuple[dict, None]:
-        result = build_pool(self.config, self.run_dir)  # writes RUN/pool.parquet and RUN/pool/
+        result = build_pool(self.config, self.run_dir, quiet=self.quiet)  # writes RUN/pool.parquet and RUN/pool/
         self.__dict__.pop("pool", None)
         total = result.summary.filter(pl.col("source") == "total").row(0, named=True)
         removed = {key: value for key, value in total.items() if key not in ("source", "ingested", "kept") and value}
@@ -213,8 +213,10 @@ class Build:
         judge_settings = self.config.judge
         judging = Judge(judge_settings, self.run_dir, quiet=self.quiet, retry_failed=self.retry_failed) \
             if judge_settings else nullcontext()
+        finished = self.stages.result("generation").counts.get("finished")
         with atomic_path(self.run_dir / SCORED) as temporary, Verifier(self.config.verify) as verifier, judging as judge, \
-                pq.ParquetWriter(temporary, FULL_SCHEMA, **shards.parquet_options(FULL_SCHEMA)) as writer:
+                pq.ParquetWriter(temporary, FULL_SCHEMA, **shards.parquet_options(FULL_SCHEMA)) as writer, \
+                stage_bar("verify", finished, quiet=self.quiet) as bar:
             for batch in self._finished_batches():
                 scored = verify.score(batch, self.config.verify, verifier)
                 if judge is not None:  # what the checks could not score
@@ -227,6 +229,7 @@ class Build:
                 scores.update(_score_label(value) for value in scored["score"].to_list())
                 flags.update(flag_counts(scored["quality_flags"]))
                 methods.update(scored["verify_method"].fill_null("unchecked").to_list())
+                bar.update(scored.height)
         counts = {"rows": rows, "scores": dict(sorted(scores.items())), "methods": dict(methods.most_common()),
                   "quality_flags": dict(flags)}
         return counts | ({"judged_by_simulator": judged_by_simulator} if judged_by_simulator else {}), None
@@ -290,13 +293,15 @@ class Build:
         keep, removed = selected_ids(self.run_dir / SCORED, self.config.verify.select)
         simulated = 0
         # Arrow derives, compresses and writes without the GIL: the configs share the cores.
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as threads:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as threads, \
+                stage_bar("shards", parquet_rows(self.run_dir / SCORED), quiet=self.quiet) as bar:
             for batch in read_batches(self.run_dir / SCORED, BATCH_ROWS):
                 table = pa.Table.from_batches([batch])
                 if keep is not None:
                     table = table.filter(pc.is_in(table["id"], value_set=keep))
                 simulated += pc.sum(pc.equal(table["system_fingerprint"], SIMULATOR)).as_py() or 0
                 list(threads.map(lambda item: item[1].add(derive(table, item[0])), writers.items()))
+                bar.update(batch.num_rows)
         files = {name: writer.close() for name, writer in writers.items()}
         counts = {"data": sum(map(len, files.values())), "rows": {name: w.rows for name, w in writers.items()}}
         return counts | ({"removed": removed} if removed else {}) | ({"simulated": simulated} if simulated else {}), None
@@ -315,8 +320,9 @@ class Build:
             keep=selected_ids(self.run_dir / SCORED, self.config.verify.select)[0],
             judged_by_simulator=self.stages.result("verify").counts.get("judged_by_simulator", 0),
         )
-        written = card.write_card(self.config, self.run_dir / SCORED, self.staging, self._simulated_rows(), record,
-                                  repo_id=self.out_dir.name)
+        with stage_bar("card", parquet_rows(self.run_dir / SCORED), quiet=self.quiet):  # moved by card.card_stats
+            written = card.write_card(self.config, self.run_dir / SCORED, self.staging, self._simulated_rows(), record,
+                                      repo_id=self.out_dir.name)
         if write_llamafactory_info(self.staging, self.config.output.configs):
             written = [*written, INFO_FILE]
         return {name: int(name in written) for name in CARD_OUTPUTS}, None

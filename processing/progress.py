@@ -1,14 +1,23 @@
-"""A live bar for generation: done/total, requests/s and ETA (tqdm), tokens/s, failures,
-loops cancelled, cost.
+"""Progress bars on stderr (tqdm), silent with -q; stdout is left to the commands' reports.
 
-Silent with -q; `summary()` gives the closing line either way.
+- `GenerationProgress`: generation's live bar: done/total, requests/s and ETA, tokens/s,
+  failures, loops cancelled, cost; `summary()` gives the closing line either way.
+- `stage_bar`: one bar for a long stage that is not generation (pool, verify, shards,
+  card, import): rows of a known total, else a running count. Loops deep inside the
+  stage report with `advance(rows)`, once per batch, so no bar has to be handed down.
+Bars appear only after BAR_DELAY seconds: a quick stage, or one that fails at once,
+prints nothing extra.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from time import monotonic
 
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
 # The progress of the generation running in this context. Engines report the loops they
@@ -25,7 +34,7 @@ def report_loop(tokens_saved: int) -> None:
         progress.loop_cancelled(tokens_saved)
 
 POSTFIX_INTERVAL = 0.5  # seconds; formatting the postfix on every reply would cost more than the bar
-BAR_DELAY = 1.0  # seconds before the bar appears: a run that fails at once shows only its error
+BAR_DELAY = 1.0  # seconds before a bar appears: a run that fails at once shows only its error
 
 
 class GenerationProgress:
@@ -97,3 +106,35 @@ class GenerationProgress:
         self._stopped = self._stopped or monotonic()
         self.bar.set_postfix_str(self._postfix(self.elapsed), refresh=False)  # the final counts, not the last shown
         self.bar.close()
+
+
+# The bar of the stage running in this context, which `advance` moves.
+_STAGE_BAR: ContextVar[tqdm | None] = ContextVar("stage_bar", default=None)
+
+
+@contextmanager
+def stage_bar(description: str, total: int | None = None, *, quiet: bool) -> Iterator[tqdm]:
+    """A bar for one long stage: of `total` rows, or a count when the total is unknown (None)."""
+    bar = tqdm(total=total, desc=description, unit="row", disable=quiet, delay=BAR_DELAY, dynamic_ncols=True)
+    token = _STAGE_BAR.set(bar)
+    try:
+        yield bar
+    finally:
+        _STAGE_BAR.reset(token)
+        bar.close()
+
+
+def parquet_rows(path: Path) -> int | None:
+    """A bar's total for a Parquet file or folder of parts, from their metadata; None for other inputs."""
+    if path.is_dir():
+        return sum(pq.ParquetFile(part).metadata.num_rows for part in path.glob("*.parquet"))
+    if path.suffix == ".parquet" and path.exists():
+        return pq.ParquetFile(path).metadata.num_rows
+    return None
+
+
+def advance(rows: int) -> None:
+    """`rows` more done in the stage whose bar is showing (nothing when none is)."""
+    bar = _STAGE_BAR.get()
+    if bar is not None:
+        bar.update(rows)

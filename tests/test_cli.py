@@ -3,8 +3,10 @@ where it can be, and a full disk leaves a run that the same command resumes."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from importlib import metadata
@@ -13,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from processing.cli import main
+from processing.cli import main, parser
 from processing.llm.generate import GENERATIONS, JOURNAL
 from processing.sim import SimSettings, Simulator, load_answers
 
@@ -216,3 +218,36 @@ def test_disk_full_in_crd_pool_leaves_nothing_half_written(tmp_path, capsys):
     assert not (run / "pool.parquet").exists() and not (run / ".pool.parquet.tmp").exists()
     assert main(arguments) == 0
     assert sorted(pl.read_parquet(run / "pool.parquet")["prompt"]) == sorted(PROMPTS)
+
+
+# --- examples in --help ----------------------------------------------------------------
+
+
+def help_examples(command: argparse.ArgumentParser, prefix: str) -> list[str]:
+    """The lines of a --help that show an invocation: `crd COMMAND ...`."""
+    lines = [line.strip() for line in command.format_help().splitlines()]
+    return [line for line in lines if line == prefix or line.startswith(prefix + " ")]
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    (action,) = [action for action in parser()._actions if isinstance(action, argparse._SubParsersAction)]
+    return action.choices
+
+
+@pytest.mark.parametrize("name", sorted(subcommands()))
+def test_every_command_help_shows_examples_that_parse(name):
+    examples = help_examples(subcommands()[name], f"crd {name}")
+    assert 1 <= len(examples) <= 3, examples
+    for example in examples:
+        argv = shlex.split(example, comments=True)[1:]
+        try:
+            args = parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"the example does not parse: {example}")
+        assert args.command == name
+
+
+def test_crd_help_shows_examples_of_several_commands():
+    examples = help_examples(parser(), "crd")
+    assert len(examples) >= 2
+    assert {parser().parse_args(shlex.split(example)[1:]).command for example in examples} >= {"demo", "build"}

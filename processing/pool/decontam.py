@@ -24,6 +24,7 @@ from processing.pool.clean import comparison_key
 from processing.errors import CrdError
 from processing.pool.sources import read_jsonl
 from processing.pool.textarrays import ngram_hashes
+from processing.progress import advance
 
 _TEXTS_PER_BATCH = 20_000
 _FILTER_BITS = 24  # a 16 MiB table over the top hash bits screens n-grams before the exact lookup
@@ -132,12 +133,14 @@ def _gram_matches(key: pl.Series, benchmarks: pl.DataFrame, settings: DecontamSe
     known = np.unique(table["gram"].to_numpy())
     found = []
     for first in range(0, len(key), _TEXTS_PER_BATCH):
-        prompt_grams = ngram_hashes(key.slice(first, _TEXTS_PER_BATCH), n)
+        batch = key.slice(first, _TEXTS_PER_BATCH)
+        prompt_grams = ngram_hashes(batch, n)
         hashes = prompt_grams.values
         maybe = np.flatnonzero(screen[hashes >> np.uint64(64 - _FILTER_BITS)])
         slot = np.minimum(np.searchsorted(known, hashes[maybe]), len(known) - 1)
         hit = maybe[known[slot] == hashes[maybe]]
         found.append(pl.DataFrame({"row": first + prompt_grams.owners()[hit], "gram": hashes[hit]}))
+        advance(len(batch))
     hits = pl.concat(found).unique() if found else pl.DataFrame(schema={"row": pl.Int64, "gram": pl.UInt64})
     return (
         hits.join(table, on="gram")

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from processing.pool.clean import comparison_key
 from processing.pool.textarrays import mix64, ngram_hashes
+from processing.progress import advance
 
 _U64 = np.uint64
 _NO_GRAM = np.iinfo(np.uint32).max  # signature of a text with no n-gram at all
@@ -111,7 +112,8 @@ def minhash(keys: pl.Series, ngram: int, permutations: int, seed: int) -> np.nda
     b = rng.integers(0, 2**64, permutations, dtype=_U64, endpoint=False)
     signatures = np.full((len(keys), permutations), _NO_GRAM, dtype=np.uint32)
     for first in range(0, len(keys), _TEXTS_PER_BATCH):
-        grams = ngram_hashes(keys.slice(first, _TEXTS_PER_BATCH), ngram)
+        batch = keys.slice(first, _TEXTS_PER_BATCH)
+        grams = ngram_hashes(batch, ngram)
         values = grams.values >> _U64(32)
         for texts, lo, hi in _chunks(grams.offsets):
             starts = grams.offsets[texts] - lo
@@ -120,6 +122,7 @@ def minhash(keys: pl.Series, ngram: int, permutations: int, seed: int) -> np.nda
                 np.multiply(values[lo:hi], a[k], out=scratch)
                 scratch += b[k]
                 signatures[first + texts, k] = np.minimum.reduceat(scratch, starts) >> _U64(32)
+        advance(len(batch))
     return signatures
 
 

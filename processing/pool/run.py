@@ -25,6 +25,7 @@ from processing.pool.decontam import decontaminate, load_benchmarks
 from processing.pool.dedup import dedup
 from processing.files import atomic_path
 from processing.pool.sources import read_pool_report
+from processing.progress import stage_bar
 
 
 SUMMARY_COLUMNS = ["ingested", "malformed", "undecodable", *REASONS, "exact_duplicate", "near_duplicate", "contaminated", "kept"]
@@ -37,23 +38,28 @@ class PoolResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def build_pool(config: PoolConfig, run_dir: Path) -> PoolResult:
+def build_pool(config: PoolConfig, run_dir: Path, *, quiet: bool = False) -> PoolResult:
+    """`quiet`: no progress bars (-q)."""
     folder = run_dir / "pool"
     folder.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
 
-    def timed(stage: str, function, *arguments):
+    def timed(stage: str, rows: pl.DataFrame | None, function, *arguments):
+        """One step with its bar: rows of the frame it takes, or a count of records read."""
         started = time.perf_counter()
-        result = function(*arguments)
+        with stage_bar(f"pool {stage}", None if rows is None else rows.height, quiet=quiet) as bar:
+            result = function(*arguments)
+            if rows is not None:  # steps that report only part of their work (dedup: the near pass) end full
+                bar.update(rows.height - bar.n)
         seconds[stage] = time.perf_counter() - started
         _write(result[1], folder / f"{stage}_rejects.jsonl")
         return result
 
-    ingested, skipped = timed("ingest", read_pool_report, config.sources)
-    cleaned, cleaned_out = timed("clean", clean, ingested, config.clean)
-    unique, duplicates, clusters = timed("dedup", dedup, cleaned, config.dedup, config.source_priority)
+    ingested, skipped = timed("ingest", None, read_pool_report, config.sources)
+    cleaned, cleaned_out = timed("clean", ingested, clean, ingested, config.clean)
+    unique, duplicates, clusters = timed("dedup", cleaned, dedup, cleaned, config.dedup, config.source_priority)
     _write(clusters, folder / "dedup_clusters.jsonl")
-    pool, contaminated = timed("decontam", _decontaminate, unique, config)
+    pool, contaminated = timed("decontam", unique, _decontaminate, unique, config)
     with atomic_path(run_dir / "pool.parquet") as temporary:
         pool.write_parquet(temporary)
     removed = [frame.select("source", "reason") for frame in (skipped, cleaned_out, duplicates, contaminated)]

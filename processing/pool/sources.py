@@ -26,6 +26,7 @@ import polars as pl
 from pydantic import Field, field_validator
 
 from processing.errors import CrdError
+from processing.progress import advance
 from processing.schema import stable_id
 from processing.settings import Category, Strict
 from processing.textio import UndecodableError, encoding_name, iter_blocks, iter_lines
@@ -40,6 +41,7 @@ POOL_SCHEMA = {
     "test_cases": pl.String,
 }
 SKIPPED_SCHEMA = {"source": pl.String, "location": pl.String, "reason": pl.String, "detail": pl.String}
+PROGRESS_EVERY = 10_000  # records read between updates of the bar: not once per record
 TEXT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.zst", ".ndjson.zst", ".json.zst")
 
 
@@ -323,7 +325,7 @@ def _collect(records, columns: dict[str, bool], spec: SourceConfig, origin: str)
     values: dict[str, list] = {name: [] for name in columns}
     skipped: list[tuple[str, str, str]] = []
     seen_any = False
-    for location, record in records:
+    for location, record in _reported(records):
         problem = record if isinstance(record, CrdError) else _missing(record, required, location)
         if problem is not None:
             # A column missing from the first well-formed record is a mapping mistake, not
@@ -340,6 +342,16 @@ def _collect(records, columns: dict[str, bool], spec: SourceConfig, origin: str)
     if not seen_any and not skipped:
         raise CrdError(f"{origin}: no records")
     return pl.DataFrame(values, schema={name: pl.String for name in columns}), skipped
+
+
+def _reported(records: Iterator) -> Iterator:
+    """The records as they are, counted on the progress bar PROGRESS_EVERY at a time."""
+    number = 0
+    for number, item in enumerate(records, start=1):
+        if not number % PROGRESS_EVERY:
+            advance(PROGRESS_EVERY)
+        yield item
+    advance(number % PROGRESS_EVERY)
 
 
 def _missing(record: dict, required: list[str], location: str) -> CrdError | None:

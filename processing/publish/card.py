@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from processing.files import atomic_path
+from processing.progress import advance
 from processing.publish.plots import write_plots
 from processing.schema import SCHEMAS
 from processing.sim_labels import FINGERPRINT as SIMULATOR
@@ -113,6 +114,7 @@ def card_stats(scored: Path, keep: pa.Array | None = None) -> pl.DataFrame:
     parts = []
     columns = ["id", "source", "model", "score", "verify_method", "category", *LENGTH_COLUMNS]
     for batch in pq.ParquetFile(scored, pre_buffer=False).iter_batches(batch_size=STATS_BATCH_ROWS, columns=columns):  # no pre-buffering: see shards.read_batches
+        advance(batch.num_rows)  # rows read, on the card stage's bar when one shows
         if keep is not None:
             batch = batch.filter(pc.is_in(batch["id"], value_set=keep))
         lengths = {f"{name}_chars": pc.utf8_length(batch[name]) for name in LENGTH_COLUMNS}

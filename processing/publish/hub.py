@@ -3,7 +3,13 @@
 Only the dataset goes up: an allowlist of the output layout (card, manifest, LLaMA-Factory
 registration, shards, images) minus anything hidden or temporary, and nothing from a run
 directory. Text files are checked for the values of secret-looking environment variables
-before anything is sent. The token comes from huggingface_hub's usual places (HF_TOKEN,
+before anything is sent.
+
+The card is stamped before the upload: the version goes into its YAML, and every place
+its body names the dataset for a loader (rendered by the build with the output folder's
+name) gets the repository id. The stamp is written into OUT itself, so OUT stays exactly
+what was published and a pull of the version returns the same bytes; pushing again
+stamps the same text. The token comes from huggingface_hub's usual places (HF_TOKEN,
 `hf auth login`) and is never printed.
 """
 
@@ -33,6 +39,14 @@ IGNORE_PATTERNS = [".*", "*/.*", "*.tmp", "*.run/*", "*journal*", "*failures*", 
 # commit, so a version with fewer shards never leaves stale ones for `data/<config>/train-*`.
 DELETE_PATTERNS = ["data/*", "images/*"]
 TEXT_SUFFIXES = {".md", ".json"}
+# Where a card names its dataset for a loader: `load_dataset("…"` calls, and `hf_hub_url` or
+# `dataset_name` settings (LLaMA-Factory's dataset_info, TRL's scripts, configs and command
+# line), quoted or bare. The `id` group is what push replaces.
+DATASET_MENTIONS = (
+    re.compile(r"""load_dataset\(\s*(["'])(?P<id>[^"'\n]+)\1"""),
+    re.compile(r"""(?:\b(?:hf_hub_url|dataset_name)["']?\s*[:=]\s*|--(?:hf_hub_url|dataset_name)[ \t]+)"""
+               r"""(["']?)(?P<id>[^"'\s,)}\]]+)\1"""),
+)
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
 MIN_SECRET_CHARS = 8
 
@@ -46,6 +60,7 @@ class PushPlan:
     configs: list[str]  # "name: data/name/train-*"
     version: str | None  # written into the card's YAML before upload
     version_note: str  # where the version came from, or why none is written
+    id_note: str  # the card's mentions of the dataset that get the repository id
 
 
 def client() -> HfApi:
@@ -65,7 +80,8 @@ def plan_push(folder: Path, repo_id: str, tag: str | None) -> PushPlan:
     _refuse_secrets(folder, sent)
     version, note = _version(folder, tag)
     left_out = sorted(set(every) - set(sent))
-    return PushPlan(repo_id, folder, files, left_out, _card_configs(folder / "README.md"), version, note)
+    configs = _card_configs(folder / "README.md")
+    return PushPlan(repo_id, folder, files, left_out, configs, version, note, _id_note(folder / "README.md", repo_id))
 
 
 def upload_paths(paths: list[str]) -> list[str]:
@@ -75,9 +91,8 @@ def upload_paths(paths: list[str]) -> list[str]:
 
 
 def push(plan: PushPlan, *, private: bool, revision: str | None, tag: str | None, message: str | None) -> str:
-    """Create the repository if needed, upload, tag; returns the commit id."""
-    if plan.version:
-        stamp_version(plan.folder / "README.md", plan.version)
+    """Stamp the card, create the repository if needed, upload, tag; returns the commit id."""
+    stamp_card(plan.folder / "README.md", plan.repo_id, plan.version)
     api = client()
     with _hub_errors(f"push to {plan.repo_id}"):
         api.create_repo(plan.repo_id, repo_type=REPO_TYPE, private=private or None, exist_ok=True)
@@ -103,16 +118,47 @@ def pull(spec: str, out: Path) -> Path:
     return out
 
 
-def stamp_version(readme: Path, version: str) -> None:
-    """Write `version` into the card's YAML header (atomically), keeping the body as it is."""
+def stamp_card(readme: Path, repo_id: str, version: str | None) -> None:
+    """Name `repo_id` wherever the card's body names the dataset for a loader and write
+    `version` (if any) into its YAML header; atomically, and only if that changes the card."""
     text = readme.read_text(encoding="utf-8")
     _, header, body = text.split("---\n", 2)
-    metadata = yaml.safe_load(header) or {}
-    metadata["version"] = version
-    stamped = "---\n" + yaml.safe_dump(metadata, allow_unicode=True, sort_keys=False) + "---\n" + body
+    if version is not None:
+        metadata = yaml.safe_load(header) or {}
+        metadata["version"] = version
+        header = yaml.safe_dump(metadata, allow_unicode=True, sort_keys=False)
+    stamped = "---\n" + header + "---\n" + name_dataset(body, repo_id)
+    if stamped == text:
+        return
     DatasetCard(stamped)  # refuses a header the Hub would not read
     with atomic_path(readme) as temporary:
         temporary.write_text(stamped, encoding="utf-8")
+
+
+def name_dataset(text: str, repo_id: str) -> str:
+    """`text` with `repo_id` in every place it names the dataset for a loader (DATASET_MENTIONS)."""
+    for pattern in DATASET_MENTIONS:
+        text = pattern.sub(lambda match: _renamed(match, repo_id), text)
+    return text
+
+
+def dataset_mentions(text: str) -> list[str]:
+    """The ids the text names its dataset by: in load_dataset calls, then in settings."""
+    return [match["id"] for pattern in DATASET_MENTIONS for match in pattern.finditer(text) if _names_dataset(match)]
+
+
+def _renamed(match: re.Match, repo_id: str) -> str:
+    if not _names_dataset(match):
+        return match[0]
+    start, end = match.span("id")
+    return match[0][:start - match.start()] + repo_id + match[0][end - match.start():]
+
+
+def _names_dataset(match: re.Match) -> bool:
+    """Not a file-format builder (`load_dataset("parquet", data_files=…)` reads files, it names no dataset)."""
+    from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES  # the builders datasets ships
+
+    return match["id"] not in _PACKAGED_DATASETS_MODULES
 
 
 def format_plan(plan: PushPlan, revision: str | None, tag: str | None) -> str:
@@ -124,14 +170,14 @@ def format_plan(plan: PushPlan, revision: str | None, tag: str | None) -> str:
         shown = ", ".join(plan.left_out[:5]) + (", …" if len(plan.left_out) > 5 else "")
         lines.append(f"left out, not part of the dataset: {len(plan.left_out)} files ({shown})")
     lines.append("card configs: " + (", ".join(plan.configs) or "none"))
-    lines.append(plan.version_note)
+    lines += [plan.version_note, plan.id_note]
     return "\n".join(lines)
 
 
 def _version(folder: Path, tag: str | None) -> tuple[str | None, str]:
     manifest = folder / "manifest.json"
     if not manifest.is_file():
-        return None, "no manifest.json in the folder: the card goes up as it is, with no version written"
+        return None, "no manifest.json in the folder: no version written into the card"
     try:
         recorded = json.loads(manifest.read_text(encoding="utf-8")).get("version")
     except (json.JSONDecodeError, AttributeError):
@@ -140,6 +186,16 @@ def _version(folder: Path, tag: str | None) -> tuple[str | None, str]:
     if version is None:
         return None, "manifest.json names no version and no --tag was given: no version written into the card"
     return version, f"version {version} (from {'--tag' if tag else 'manifest.json'}) written into the card's YAML"
+
+
+def _id_note(readme: Path, repo_id: str) -> str:
+    body = readme.read_text(encoding="utf-8").split("---\n", 2)[-1]
+    named = dataset_mentions(body)
+    if not named:
+        return "the card names the dataset nowhere (no load_dataset(...) line): no repository id written"
+    before = ", ".join(f'"{name}"' for name in dict.fromkeys(named) if name != repo_id)
+    return (f"repository id {repo_id} written into the card: {len(named)} dataset mentions "
+            f"(load_dataset, hf_hub_url, dataset_name){', naming ' + before + ' before' if before else ''}")
 
 
 def _card_configs(readme: Path) -> list[str]:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from processing.errors import CrdError
 from processing.files import atomic_path
+from processing.progress import parquet_rows, stage_bar
 from processing.verify import score
 from processing.schema import stable_id
 from processing.verify.judge import Judge, merge_judged, rows_to_judge
@@ -46,9 +46,9 @@ def verify_file(input_path: Path, out_path: Path, settings: VerifyConfig, *, jud
     """Score INPUT into OUT; with `judge`, what the checks cannot score is judged (journal in `run_dir`)."""
     report = VerifyReport()
     judging = Judge(judge, run_dir, quiet=quiet, retry_failed=retry_failed) if judge else nullcontext()
-    with Verifier(settings) as verifier, judging as judge_client, atomic_path(out_path) as temporary:
+    with Verifier(settings) as verifier, judging as judge_client, atomic_path(out_path) as temporary, \
+            stage_bar("verify", parquet_rows(input_path), quiet=quiet) as bar:
         writer = None
-        bar = tqdm(total=_row_count(input_path), disable=quiet, desc="verify", unit="row", dynamic_ncols=True, delay=1.0)
         try:
             for batch in read_batches(input_path):
                 scored = score(_prepared(batch, input_path, report.rows), settings, verifier)
@@ -61,7 +61,6 @@ def verify_file(input_path: Path, out_path: Path, settings: VerifyConfig, *, jud
                 writer.write_table(table.cast(writer.schema))
                 bar.update(scored.height)
         finally:
-            bar.close()
             if writer is not None:
                 writer.close()
         if writer is None:
@@ -115,14 +114,6 @@ def _verdict(column: pl.Expr) -> pl.Expr:
     """Right or wrong: published scores use their own scales (the 110k set's 0–10 judge scores), so
     a verdict is compared as "at least half marks"."""
     return column >= 5
-
-
-def _row_count(path: Path) -> int | None:
-    if path.is_dir():
-        return sum(pq.ParquetFile(part).metadata.num_rows for part in path.glob("*.parquet"))
-    if path.suffix == ".parquet" and path.exists():
-        return pq.ParquetFile(path).metadata.num_rows
-    return None
 
 
 def format_report(report: VerifyReport) -> str:

@@ -15,16 +15,17 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import string
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
-from huggingface_hub import HfApi
-from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
+from huggingface_hub import DatasetCard, HfApi, constants
+from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, are_progress_bars_disabled, filter_repo_objects
 
 from processing.cli import main
-from processing.publish import hub
+from processing.publish import card, hub
 
 from output_folder import ROWS, write_output
 
@@ -39,6 +40,7 @@ class RecordingHub:
         self.calls: list[tuple[str, dict]] = []
         self.refs: dict[tuple[str, str], dict[str, bytes]] = {}
         self.commits: dict[str, dict[str, bytes]] = {}
+        self.bars_shown: list[bool] = []  # whether huggingface_hub would draw its bars, per upload or download
 
     def __getattribute__(self, name):
         """Every call must also fit the real HfApi method of the same name."""
@@ -65,6 +67,7 @@ class RecordingHub:
             "repo_id": repo_id, "folder_path": folder_path, "revision": revision, "allow_patterns": list(allow_patterns),
             "ignore_patterns": list(ignore_patterns), "delete_patterns": list(delete_patterns), **options,
         }))
+        self.bars_shown.append(not are_progress_bars_disabled())
         folder = Path(folder_path)
         local = sorted(p.relative_to(folder).as_posix() for p in folder.glob("**/*") if p.is_file())
         sent = list(filter_repo_objects(local, allow_patterns=allow_patterns,
@@ -83,6 +86,7 @@ class RecordingHub:
 
     def snapshot_download(self, repo_id, *, local_dir, revision=None, **options):
         self.calls.append(("snapshot_download", {"repo_id": repo_id, "revision": revision, **options}))
+        self.bars_shown.append(not are_progress_bars_disabled())
         files = self.refs.get((repo_id, revision or "main")) or self.commits[revision]
         for path, content in {**files, ".cache/huggingface/download/README.md.metadata": b"etag"}.items():
             (Path(local_dir) / path).parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +126,35 @@ def published(out) -> Path:
 
 def card_version(readme_bytes: bytes):
     return yaml.safe_load(readme_bytes.decode("utf-8").split("---\n")[1]).get("version")
+
+
+# Beyond the card's own "Load it" lines: a LLaMA-Factory registration of the Hub copy, and a
+# file-format builder, which names no dataset and must stay.
+OTHER_MENTIONS = """
+```json
+{"zh_r1": {"hf_hub_url": "my-dataset", "formatting": "sharegpt", "columns": {"messages": "messages"}}}
+```
+
+```python
+raw = load_dataset("parquet", data_files="data/sft/*.parquet")
+```
+"""
+
+
+@pytest.fixture
+def rendered(tmp_path) -> Path:
+    """An output folder whose card body is the build's template, rendered as a build renders
+    it: the dataset named by the output folder's name."""
+    out = write_output(tmp_path / "my-dataset")
+    header = (out / "README.md").read_text(encoding="utf-8").split("---\n")[1]
+    body = string.Template(card.TEMPLATE.read_text(encoding="utf-8")).safe_substitute(repo_id=out.name)
+    (out / "README.md").write_text(f"---\n{header}---\n\n{body}{OTHER_MENTIONS}", encoding="utf-8")
+    (out / "manifest.json").write_text(json.dumps({"version": "1.0.0"}), encoding="utf-8")
+    return out
+
+
+def card_body(readme_bytes: bytes) -> str:
+    return readme_bytes.decode("utf-8").split("---\n", 2)[2]
 
 
 def test_push_creates_uploads_and_tags_only_the_dataset(fake, published, capsys):
@@ -226,3 +259,56 @@ def test_hub_failure_is_one_line(fake, out, monkeypatch, capsys):
     monkeypatch.setattr(fake, "create_repo", refuse)
     assert main(["push", str(out), "--repo", "me/zh-r1"]) == 2
     assert capsys.readouterr().err == "crd: error: push to me/zh-r1: 401 Client Error: Unauthorized for url: https://hub/api/repos/create\n"
+
+
+def test_the_pushed_card_names_the_repository_wherever_it_names_the_dataset(fake, rendered, tmp_path):
+    local_mentions = hub.dataset_mentions(card_body((rendered / "README.md").read_bytes()))
+    assert len(local_mentions) >= 4 and set(local_mentions) == {"my-dataset"}  # 3+ load_dataset lines, hf_hub_url
+    assert main(["push", str(rendered), "--repo", "me/zh-r1", "--tag", "v1"]) == 0
+    pushed = fake.refs[("me/zh-r1", "v1")]["README.md"]
+    assert hub.dataset_mentions(card_body(pushed)) == ["me/zh-r1"] * len(local_mentions)
+    assert 'load_dataset("me/zh-r1", "sft", split="train")' in pushed.decode("utf-8")
+    assert '"hf_hub_url": "me/zh-r1"' in pushed.decode("utf-8")
+    assert 'load_dataset("parquet", data_files="data/sft/*.parquet")' in pushed.decode("utf-8")
+    assert card_version(pushed) == "v1" and DatasetCard(pushed.decode("utf-8")).data.configs
+    # The stamp is written into OUT: OUT is what was published, and a pull returns it byte for byte.
+    assert (rendered / "README.md").read_bytes() == pushed
+    main(["pull", "me/zh-r1@v1", "--out", str(tmp_path / "pulled")])
+    assert (tmp_path / "pulled" / "README.md").read_bytes() == pushed
+
+
+def test_a_pulled_card_pushed_elsewhere_names_the_new_repository_and_again_the_same(fake, rendered, tmp_path):
+    main(["push", str(rendered), "--repo", "me/zh-r1"])
+    main(["pull", "me/zh-r1", "--out", str(tmp_path / "pulled")])
+    main(["push", str(tmp_path / "pulled"), "--repo", "me/zh-r1"])  # the same id: the same bytes, the same commit
+    assert len(fake.commits) == 1
+    main(["push", str(tmp_path / "pulled"), "--repo", "org/copy"])
+    original, copy = fake.refs[("me/zh-r1", "main")], fake.refs[("org/copy", "main")]
+    assert set(hub.dataset_mentions(card_body(copy["README.md"]))) == {"org/copy"}
+    assert {path: data for path, data in copy.items() if path != "README.md"} == \
+        {path: data for path, data in original.items() if path != "README.md"}
+
+
+def test_dry_run_says_the_repository_id_will_be_written_and_changes_nothing(rendered, monkeypatch, capsys):
+    monkeypatch.setattr(hub, "client", lambda: pytest.fail("a dry run must not reach the Hub client"))
+    before = (rendered / "README.md").read_bytes()
+    count = len(hub.dataset_mentions(card_body(before)))
+    assert main(["push", str(rendered), "--repo", "me/zh-r1", "--dry-run"]) == 0
+    assert (f'repository id me/zh-r1 written into the card: {count} dataset mentions '
+            f'(load_dataset, hf_hub_url, dataset_name), naming "my-dataset" before') in capsys.readouterr().out
+    assert (rendered / "README.md").read_bytes() == before
+
+
+def test_a_card_naming_no_dataset_says_so(out, capsys):
+    assert main(["push", str(out), "--repo", "me/zh-r1", "--dry-run"]) == 0
+    assert "the card names the dataset nowhere" in capsys.readouterr().out
+
+
+def test_push_and_pull_show_the_hub_bars_unless_quiet(fake, published, tmp_path):
+    if constants.HF_HUB_DISABLE_PROGRESS_BARS is not None:
+        pytest.skip("HF_HUB_DISABLE_PROGRESS_BARS is set in this environment and decides alone")
+    main(["push", str(published), "--repo", "me/zh-r1", "-q"])
+    main(["push", str(published), "--repo", "me/zh-r1"])
+    main(["pull", "me/zh-r1", "--out", str(tmp_path / "quiet"), "-q"])
+    main(["pull", "me/zh-r1", "--out", str(tmp_path / "loud")])
+    assert fake.bars_shown == [False, True, False, True]  # and -q leaves them on for the next command
