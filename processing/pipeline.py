@@ -186,7 +186,12 @@ class Build:
             entries.add(job.entry)
             if self.journal.done(job.entry):
                 finished += 1
-                hasher.update("\x1f".join(map(str, job.entry)).encode() + b"\n")
+                # The answer's length in bytes stands for its text (reading every answer back
+                # would cost a pass over gigabytes): a journal deleted and asked again holds
+                # other texts of other lengths, so the stages after it rerun, while the same
+                # answers, in whatever order they finished, give the same fingerprint.
+                line = (*job.entry, self.journal.sizes[job.entry])
+                hasher.update("\x1f".join(map(str, line)).encode() + b"\n")
         failures = self.journal.write_failures(self.run_dir / FAILURES, entries)
         reasons = dict(Counter(failure["error"] for failure in failures).most_common())
         counts = {"requests": wanted, "asked": asked, "finished": finished, "failed": len(failures),

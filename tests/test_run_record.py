@@ -191,3 +191,19 @@ def test_credentials_written_into_a_url_are_masked_in_the_manifest(tmp_path):
     assert "hunter2" not in text and "https://***@gpu1:8000/v1" in text
     assert json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))["config"]["models"][0]["base_url"] \
         == "https://***@gpu1:8000/v1"
+
+
+def test_answers_asked_again_into_a_new_journal_are_the_ones_published(tmp_path, sim):
+    """Same recipe, other answers: the journal was deleted and every request answered again
+    (here by a simulator that reasons at greater length)."""
+    write_pool(tmp_path, PROMPTS)
+    out = tmp_path / "out"
+    build(write_config(tmp_path, sim.base_url), out)
+    before = pq.read_table(out / "data" / "default", columns=["reasoning"])["reasoning"].to_pylist()
+    (tmp_path / "out.run" / "journal.jsonl").unlink()
+    with Simulator(SimSettings(reasoning_chars=1200)) as longer:
+        rerun = build(write_config(tmp_path, longer.base_url), out)
+        assert longer.stats()["requests"] == len(PROMPTS)
+    assert stage_status(rerun)["verify"] == "recomputed"
+    after = pq.read_table(out / "data" / "default", columns=["reasoning"])["reasoning"].to_pylist()
+    assert len(after) == len(PROMPTS) and sum(map(len, after)) > sum(map(len, before))

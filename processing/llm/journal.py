@@ -83,6 +83,7 @@ class Journal:
         self.path = path
         self.status: dict[Entry, str] = {}
         self.offsets: dict[Entry, int] = {}  # where each finished entry's line starts, to read rows back in any order
+        self.sizes: dict[Entry, int] = {}  # its length in bytes: what stands for the answer in a fingerprint
         self._handle = None
         self._reader = None
         if path.exists():
@@ -108,15 +109,16 @@ class Journal:
                     break  # cut by a crash mid-write; its request is asked again
                 record = _decode_head(line)
                 if record is not None:
-                    self._note(_entry(record), record["status"], complete)
+                    self._note(_entry(record), record["status"], complete, len(line))
                 complete += len(line)
         if complete < self.path.stat().st_size:
             self._handle.truncate(complete)  # so the next line does not glue onto the cut one
 
-    def _note(self, entry: Entry, status: str, offset: int) -> None:
+    def _note(self, entry: Entry, status: str, offset: int, size: int) -> None:
         self.status[entry] = status
         if status == "ok":
             self.offsets[entry] = offset
+            self.sizes[entry] = size
 
     def read(self, entry: Entry) -> dict:
         """The finished record of `entry`, read from disk."""
@@ -142,9 +144,10 @@ class Journal:
         if self._handle is None:
             self._open()
         offset = self._handle.seek(0, 2)  # append mode writes at the end, whatever tell() said after a truncate
-        self._handle.write(orjson.dumps(vars(record)) + b"\n")  # UTF-8, like the rest of the files
+        line = orjson.dumps(vars(record)) + b"\n"  # UTF-8, like the rest of the files
+        self._handle.write(line)
         self._handle.flush()
-        self._note((record.prompt_id, record.model, record.sample, record.fingerprint), record.status, offset)
+        self._note((record.prompt_id, record.model, record.sample, record.fingerprint), record.status, offset, len(line))
 
     @property
     def records(self) -> dict[Key, dict]:
