@@ -20,6 +20,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from processing.files import atomic_path
+from processing.publish.card_sources import citations_section, sources_section
+from processing.publish.licenses import card_notice, check_licenses
 from processing.publish.plots import write_plots
 from processing.schema import SCHEMAS
 from processing.stages import format_count, format_counts
@@ -111,6 +113,7 @@ class BuildRecord:
     complexity_plot: Path | None = None
     judge: str = ""  # the judge's model and prompts (verify.judge.judge_description)
     keep: pa.Array | None = None  # ids of the published rows; None: every scored row
+    source_labels: list[list[str]] | None = None  # per [[sources]] entry, the `source` values of its rows
 
 
 def write_card(config, scored: Path, out_dir: Path, simulated: bool, record: BuildRecord | None = None,
@@ -119,11 +122,15 @@ def write_card(config, scored: Path, out_dir: Path, simulated: bool, record: Bui
     record = record or BuildRecord()
     rows = card_stats(scored, record.keep)
     figures = write_plots(rows, out_dir)
+    licenses = check_licenses(config.sources, config.output.license)
     if record.complexity_plot is not None and record.complexity_plot.exists():
         figures.append(_copy_image(record.complexity_plot, out_dir, "complexity.png"))
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         title=config.output.pretty_name or config.name,
         notice=SIMULATOR_NOTICE if simulated else "",
+        license_notice=card_notice(licenses),
+        sources=sources_section(rows, config.sources, record.source_labels, licenses),
+        citations=citations_section(config.sources, record.source_labels),
         summary=_summary(rows),
         repo_id=repo_id or str(out_dir),
         configs=", ".join(f"`{name}`" for name in config.output.configs),
