@@ -14,6 +14,7 @@ import asyncio
 import glob
 import os
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,9 +41,11 @@ from processing.llm.estimate import estimate, format_estimates
 from processing.llm.journal import Job, Journal, make_job, recipe_fingerprint, report_other_recipes, run_jobs
 from processing.llm.settings import TRANSPORT_FIELDS, ModelConfig
 from processing.manifest import read_manifest, write_manifest
-from processing.pool.run import build_pool
+from processing.pool.run import build_pool, read_source_labels
+from processing.pool.sources import DESCRIPTION_FIELDS
 from processing.progress import GenerationProgress, parquet_rows, stage_bar
 from processing.publish import card, shards
+from processing.publish.licenses import check_licenses, warning_lines
 from processing.publish.llamafactory import INFO_FILE, write_llamafactory_info
 from processing.publish.shards import read_batches
 from processing.route.run import format_plan, plan_routes
@@ -95,7 +98,7 @@ class Build:
 
     def plan(self) -> str:
         """The pool and routing stages only: what generation would ask, and of whom."""
-        self.stages.run("pool", self._pool_inputs(), self._pool, lambda _: (self.run_dir / POOL).exists())
+        self.stages.run("pool", self._pool_inputs(), self._pool, self._pool_reusable)
         self.stages.run("routing", self._routing_settings(), self._route, lambda _: (self.run_dir / ROUTING).exists())
         return (self.run_dir / ROUTING_REPORT).read_text(encoding="utf-8")
 
@@ -124,8 +127,14 @@ class Build:
         paths = [s.path for s in self.config.sources] + [b.path for b in self.config.decontam.benchmarks]
         files = sorted({Path(match) for path in paths for match in glob.glob(path)})  # hf: names match nothing
         contents = {str(path): file_digest(path) for path in files}
-        pool_settings = self.config.model_dump(include={"name", "sources", "source_priority", "clean", "dedup", "decontam"})
+        # A source's licence, citation and homepage change the card, never which prompts are read.
+        pool_settings = self.config.model_dump(include={"name", "sources", "source_priority", "clean", "dedup", "decontam"},
+                                               exclude={"sources": {"__all__": DESCRIPTION_FIELDS}})
         return [pool_settings, contents]
+
+    def _pool_reusable(self, _: dict) -> bool:
+        """The pool, and which source each label came from (the card's Sources table reads it)."""
+        return (self.run_dir / POOL).exists() and read_source_labels(self.run_dir) is not None
 
     def _pool(self) -> tuple[dict, None]:
         result = build_pool(self.config, self.run_dir, quiet=self.quiet)  # writes RUN/pool.parquet and RUN/pool/
@@ -324,6 +333,7 @@ class Build:
             judge=judge_description(self.config.judge) if self.config.judge else "",
             keep=selected_ids(self.run_dir / SCORED, self.config.verify.select)[0],
             judged_by_simulator=self.stages.result("verify").counts.get("judged_by_simulator", 0),
+            source_labels=read_source_labels(self.run_dir),
         )
         with stage_bar("card", parquet_rows(self.run_dir / SCORED), quiet=self.quiet):  # moved by card.card_stats
             written = card.write_card(self.config, self.run_dir / SCORED, self.staging, self._simulated_rows(), record,
@@ -350,14 +360,23 @@ GENERATED_SCHEMA = {
 
 def build(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False, retry_failed: bool = False) -> Summary:
     run_dir.mkdir(parents=True, exist_ok=True)
+    warn_licenses(config)
     return Build(config, out_dir, run_dir, quiet, retry_failed).run()
 
 
 def plan(config: Config, out_dir: Path, run_dir: Path, *, quiet: bool = False) -> str:
     """`crd build --dry-run`: the routing plan, with no teacher asked."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    warn_licenses(config)
     build = Build(config, out_dir, run_dir, quiet, retry_failed=False)
     return build.plan() + "\n\nbefore anything is asked:\n" + build.cost_estimate()
+
+
+def warn_licenses(config: Config) -> None:
+    """Before anything runs: sources whose licence the output licence does not follow, and
+    those crd cannot judge. Always shown, -q or not; the output licence is never changed."""
+    for line in warning_lines(check_licenses(config.sources, config.output.license)):
+        print(f"crd: {line}", file=sys.stderr, flush=True)
 
 
 def check_output_folder(out_dir: Path) -> None:

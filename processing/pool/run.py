@@ -8,11 +8,13 @@ Each stage writes what it removed, so every dropped prompt can be found with its
     RUN/pool/dedup_clusters.jsonl   one line per surviving prompt that absorbed copies
     RUN/pool/decontam_rejects.jsonl with the benchmark item each prompt matched
     RUN/pool/summary.csv            counts per source and reason
+    RUN/pool/sources.json           per [[sources]] entry, the `source` labels its rows carry
     RUN/pool.parquet                the pool that goes on to generation
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from processing.pool.sources import read_pool_report
 from processing.progress import stage_bar
 
 
+SOURCE_LABELS = "sources.json"  # in RUN/pool/: which [[sources]] entry each `source` label came from
 SUMMARY_COLUMNS = ["ingested", "malformed", "undecodable", *REASONS, "exact_duplicate", "near_duplicate", "contaminated", "kept"]
 
 
@@ -55,7 +58,9 @@ def build_pool(config: PoolConfig, run_dir: Path, *, quiet: bool = False) -> Poo
         _write(result[1], folder / f"{stage}_rejects.jsonl")
         return result
 
-    ingested, skipped = timed("ingest", None, read_pool_report, config.sources)
+    ingested, skipped, labels = timed("ingest", None, read_pool_report, config.sources)
+    with atomic_path(folder / SOURCE_LABELS) as temporary:
+        temporary.write_text(json.dumps(labels, ensure_ascii=False), encoding="utf-8")
     cleaned, cleaned_out = timed("clean", ingested, clean, ingested, config.clean)
     unique, duplicates, clusters = timed("dedup", cleaned, dedup, cleaned, config.dedup, config.source_priority)
     _write(clusters, folder / "dedup_clusters.jsonl")
@@ -67,6 +72,14 @@ def build_pool(config: PoolConfig, run_dir: Path, *, quiet: bool = False) -> Poo
     with atomic_path(folder / "summary.csv") as temporary:
         summary.write_csv(temporary)
     return PoolResult(pool, summary, seconds)
+
+
+def read_source_labels(run_dir: Path) -> list[list[str]] | None:
+    """What build_pool recorded in RUN/pool/sources.json; None when it is not there."""
+    try:
+        return json.loads((run_dir / "pool" / SOURCE_LABELS).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _decontaminate(frame: pl.DataFrame, config: PoolConfig):

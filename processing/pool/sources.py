@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from processing.errors import CrdError
+from processing.license_ids import hub_license
 from processing.progress import advance
 from processing.schema import stable_id
 from processing.settings import Category, Strict
@@ -64,22 +65,47 @@ class SourceConfig(Strict):
     split: str = Field("train", description="split of a Hugging Face dataset")
     on_error: Literal["raise", "skip"] = Field("raise", description="malformed or undecodable records fail, or are skipped and counted")
     encoding: str | None = Field(None, description='of JSON and CSV files, e.g. "gbk"; default: detected (UTF-8, a BOM, GB18030)')
+    # What the source is, not how it is read (DESCRIPTION_FIELDS): only the card uses them.
+    license: str | None = Field(None, description='the Hub\'s identifier, e.g. "cc-by-nc-sa-4.0", "mit", "unknown", "other"')
+    citation: str | None = Field(None, description="how the source asks to be cited: a BibTeX entry or a reference")
+    homepage: str | None = Field(None, description="where the source is described")
 
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str | None) -> str | None:
         return None if value is None else encoding_name(value)
 
+    @field_validator("license")
+    @classmethod
+    def _hub_license(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        try:
+            return hub_license(value)
+        except ValueError as exc:
+            label = info.data.get("name") or info.data.get("path", "?")
+            raise ValueError(f"source {label!r}: {exc}") from None
+
+    @property
+    def label(self) -> str:
+        """What the source is called: its name, else its file stem (rows may carry their own)."""
+        return _source_label(self)
+
+
+DESCRIPTION_FIELDS = {"license", "citation", "homepage"}  # change the card only, never which rows are read
+
 
 def read_pool(specs: list[SourceConfig]) -> pl.DataFrame:
     return read_pool_report(specs)[0]
 
 
-def read_pool_report(specs: list[SourceConfig]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(pool, skipped): skipped lists records dropped under on_error = "skip"."""
+def read_pool_report(specs: list[SourceConfig]) -> tuple[pl.DataFrame, pl.DataFrame, list[list[str]]]:
+    """(pool, skipped, labels): skipped lists records dropped under on_error = "skip"; labels,
+    per spec, the `source` values of its rows (its name, or the records' own `source`)."""
     read = [read_source_report(spec) for spec in specs]
     pool = pl.concat([frame for frame, _ in read])
-    return pool, pl.concat([pl.DataFrame(schema=SKIPPED_SCHEMA), *(skipped for _, skipped in read)])
+    labels = [sorted(frame["source"].unique().to_list()) for frame, _ in read]
+    return pool, pl.concat([pl.DataFrame(schema=SKIPPED_SCHEMA), *(skipped for _, skipped in read)]), labels
 
 
 def read_source(spec: SourceConfig) -> pl.DataFrame:

@@ -21,6 +21,8 @@ import yaml
 
 from processing.files import atomic_path
 from processing.progress import advance
+from processing.publish.card_sources import citations_section, sources_section
+from processing.publish.licenses import card_notice, check_licenses
 from processing.publish.plots import write_plots
 from processing.schema import SCHEMAS
 from processing.sim_labels import FINGERPRINT as SIMULATOR
@@ -133,6 +135,7 @@ class BuildRecord:
     judge: str = ""  # the judge's model and prompts (verify.judge.judge_description)
     keep: pa.Array | None = None  # ids of the published rows; None: every scored row
     judged_by_simulator: int = 0  # rows whose judge replies came from the crd simulator
+    source_labels: list[list[str]] | None = None  # per [[sources]] entry, the `source` values of its rows
 
 
 def write_card(config, scored: Path, out_dir: Path, simulated: int, record: BuildRecord | None = None,
@@ -143,11 +146,15 @@ def write_card(config, scored: Path, out_dir: Path, simulated: int, record: Buil
     record = record or BuildRecord()
     rows = card_stats(scored, record.keep)
     figures = write_plots(rows, out_dir)
+    licenses = check_licenses(config.sources, config.output.license)
     if record.complexity_plot is not None and record.complexity_plot.exists():
         figures.append(_copy_image(record.complexity_plot, out_dir, "complexity.png"))
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         title=config.output.pretty_name or config.name,
         notice=simulator_notice(simulated, rows.height),
+        license_notice=card_notice(licenses),
+        sources=sources_section(rows, config.sources, record.source_labels, licenses),
+        citations=citations_section(config.sources, record.source_labels),
         summary=_summary(rows),
         repo_id=repo_id or str(out_dir),
         configs=", ".join(f"`{name}`" for name in config.output.configs),

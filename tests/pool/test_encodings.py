@@ -120,8 +120,8 @@ def test_undecodable_lines_are_skipped_and_counted_under_on_error_skip(tmp_path)
     jsonl.write_bytes(rows[0] + jsonl_text(["丙：国标码的一行"]).encode("gbk") + b"{broken\n" + rows[1])
     table = tmp_path / "p.csv"
     table.write_bytes(("prompt\r\n甲：表格第一行\r\n").encode() + "丙：国标码\r\n".encode("gbk") + "乙：表格第三行\r\n".encode())
-    pool, skipped = read_pool_report([SourceConfig(path=str(jsonl), on_error="skip"),
-                                      SourceConfig(path=str(table), on_error="skip")])
+    pool, skipped, _ = read_pool_report([SourceConfig(path=str(jsonl), on_error="skip"),
+                                         SourceConfig(path=str(table), on_error="skip")])
     assert pool["prompt"].to_list() == ["甲：第一个问题是什么？", "乙：第二个问题是什么？", "甲：表格第一行", "乙：表格第三行"]
     assert skipped.select("location", "reason").rows() == [
         (f"{jsonl}:2", "undecodable"), (f"{jsonl}:3", "malformed"), (f"{table}:3", "undecodable"),

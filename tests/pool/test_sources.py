@@ -106,7 +106,7 @@ def test_malformed_line_fails_with_file_and_line_or_is_skipped_and_counted(tmp_p
     path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "好"}], extra_lines='{"prompt": \n[1, 2]\n{"other": 1}\n')
     with pytest.raises(CrdError, match=r"p\.jsonl:2: malformed JSON"):
         read_source(SourceConfig(path=str(path)))
-    pool, skipped = read_pool_report([SourceConfig(path=str(path), on_error="skip")])
+    pool, skipped, _ = read_pool_report([SourceConfig(path=str(path), on_error="skip")])
     assert pool["prompt"].to_list() == ["好"]
     assert skipped.select("location", "reason").rows() == [
         (f"{path}:2", "malformed"),
@@ -130,3 +130,20 @@ def test_real_alpaca_pool_through_template():
     pool = read_pool([SourceConfig(path=str(DATA / "alpaca_zh.jsonl"), template="{instruction}\n{input}", category="general")])
     assert len(pool) == 10_000
     assert pool["id"].n_unique() == 10_000
+
+
+def test_the_pool_report_says_which_labels_each_source_gave_its_rows(tmp_path):
+    own = write_jsonl(tmp_path / "own.jsonl", [{"prompt": "甲", "source": "x"}, {"prompt": "乙", "source": "y"},
+                                               {"prompt": "丙", "source": "x"}])
+    named = write_jsonl(tmp_path / "named.jsonl", [{"prompt": "丁", "source": "ignored"}])
+    stem = write_jsonl(tmp_path / "stem.jsonl", [{"prompt": "戊"}])
+    pool, _, labels = read_pool_report([SourceConfig(path=str(own)), SourceConfig(path=str(named), name="mine"),
+                                        SourceConfig(path=str(stem))])
+    assert labels == [["x", "y"], ["mine"], ["stem"]]
+    assert pool["source"].to_list() == ["x", "y", "x", "mine", "stem"]
+
+
+def test_a_declared_licence_is_the_hubs_identifier_and_a_typo_names_the_source():
+    assert SourceConfig(path="p.jsonl", license="CC-BY-NC-SA-4.0").license == "cc-by-nc-sa-4.0"
+    with pytest.raises(ValueError, match=r"source 'cmmlu': 'mti' is not a licence identifier .* did you mean mit"):
+        SourceConfig(path="p.jsonl", name="cmmlu", license="mti")
