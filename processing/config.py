@@ -50,6 +50,9 @@ def load_config(path: str | Path, schema: type[PoolConfig] = Config) -> Config:
         source.path = str((path.parent / source.path).resolve()) if not _is_remote(source.path) else source.path
     for benchmark in config.decontam.benchmarks:
         benchmark.path = str((path.parent / benchmark.path).resolve())
+    tokenizer = config.output.tokenizer if isinstance(config, Config) else None
+    if tokenizer and (path.parent / tokenizer).exists():  # a path beside the config; else a model id in the cache
+        config.output.tokenizer = str((path.parent / tokenizer).resolve())
     return config
 
 

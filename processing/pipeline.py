@@ -48,6 +48,7 @@ from processing.publish import card, shards
 from processing.publish.licenses import check_licenses, warning_lines
 from processing.publish.llamafactory import INFO_FILE, write_llamafactory_info
 from processing.publish.shards import read_batches
+from processing.publish.tokens import open_tokenizer
 from processing.route.run import format_plan, plan_routes
 from processing.schema import FULL_SCHEMA, SCHEMAS, derive, stable_id
 from processing.sim_labels import FINGERPRINT as SIMULATOR
@@ -87,6 +88,7 @@ class Build:
         self.quiet, self.retry_failed = quiet, retry_failed
         self.stages = Stages(run_dir)
         self.staging = out_dir.with_name(f".{out_dir.name}.staging")
+        self.tokenizer = open_tokenizer(config.output.tokenizer)  # a bad setting fails now, before anything is asked
 
     @cached_property
     def pool(self) -> pl.DataFrame:
@@ -278,8 +280,9 @@ class Build:
         self.stages.run("shards", shard_settings, self._write_shards, lambda r: self._reuse_published(r, ["data"]))
         recipe = self.config.model_dump(mode="json", exclude={"models": {"__all__": TRANSPORT_FIELDS}})
         # Whether rows are simulated is read from the rows (their system_fingerprint), which
-        # the stages before already fingerprint: no setting of its own.
-        card_settings = [recipe, _package_version()]
+        # the stages before already fingerprint: no setting of its own. The recipe holds the
+        # tokenizer's path; its content hash catches a file changed in place.
+        card_settings = [recipe, _package_version(), self.tokenizer and self.tokenizer.identity]
         self.stages.run("card", card_settings, self._write_card, lambda r: self._reuse_published(r, CARD_OUTPUTS))
         write_manifest(self.staging, self.config, self.stages.results, simulated_rows=self._simulated_rows())
         replace_folder(self.staging, self.out_dir)
@@ -334,6 +337,7 @@ class Build:
             keep=selected_ids(self.run_dir / SCORED, self.config.verify.select)[0],
             judged_by_simulator=self.stages.result("verify").counts.get("judged_by_simulator", 0),
             source_labels=read_source_labels(self.run_dir),
+            tokenizer=self.tokenizer,
         )
         with stage_bar("card", parquet_rows(self.run_dir / SCORED), quiet=self.quiet):  # moved by card.card_stats
             written = card.write_card(self.config, self.run_dir / SCORED, self.staging, self._simulated_rows(), record,

@@ -23,10 +23,14 @@ from processing.files import atomic_path
 from processing.progress import advance
 from processing.publish.card_sources import citations_section, sources_section
 from processing.publish.licenses import card_notice, check_licenses
+from processing.publish.limitations import limitations
 from processing.publish.plots import write_plots
+from processing.publish.tokens import CardTokenizer
+from processing.publish.usage import max_length_for, use_it
 from processing.schema import SCHEMAS
 from processing.sim_labels import FINGERPRINT as SIMULATOR
 from processing.stages import format_count, format_counts
+from processing.verify.judge import METHOD as JUDGE_METHOD
 
 TEMPLATE = files("processing.publish") / "templates" / "card.md"  # package data: ships in the wheel
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -108,11 +112,13 @@ STATS_BATCH_ROWS = 2000  # rows of long reasoning read at a time: pyarrow's defa
 STATS_SCHEMA = {"source": pl.String, "model": pl.String, "score": pl.Float64, "verify_method": pl.String,
                 "category": pl.String,
                 **{f"{name}_chars": pl.Int32 for name in LENGTH_COLUMNS}}
+PERCENTILES = (10, 50, 90, 99)
 
 
-def card_stats(scored: Path, keep: pa.Array | None = None) -> pl.DataFrame:
+def card_stats(scored: Path, keep: pa.Array | None = None, tokenizer: CardTokenizer | None = None) -> pl.DataFrame:
     """The columns the card and its plots count: lengths instead of texts, read a row group at a time,
-    for the published rows (`keep`: their ids; None: every row)."""
+    for the published rows (`keep`: their ids; None: every row). With a tokenizer, `<field>_tokens`
+    too, each batch's texts encoded together."""
     parts = []
     columns = ["id", "source", "model", "score", "verify_method", "category", *LENGTH_COLUMNS]
     for batch in pq.ParquetFile(scored, pre_buffer=False).iter_batches(batch_size=STATS_BATCH_ROWS, columns=columns):  # no pre-buffering: see shards.read_batches
@@ -120,9 +126,15 @@ def card_stats(scored: Path, keep: pa.Array | None = None) -> pl.DataFrame:
         if keep is not None:
             batch = batch.filter(pc.is_in(batch["id"], value_set=keep))
         lengths = {f"{name}_chars": pc.utf8_length(batch[name]) for name in LENGTH_COLUMNS}
+        if tokenizer is not None:
+            lengths |= {f"{name}_tokens": pa.array(tokenizer.count(batch[name].fill_null("").to_pylist()), pa.int32())
+                        for name in LENGTH_COLUMNS}
         kept = ("source", "model", "score", "verify_method", "category")
         parts.append(pl.from_arrow(pa.table({name: batch[name] for name in kept} | lengths)))
-    return pl.concat(parts) if parts else pl.DataFrame(schema=STATS_SCHEMA)
+    if parts:
+        return pl.concat(parts)
+    tokens = {f"{name}_tokens": pl.Int32 for name in LENGTH_COLUMNS} if tokenizer is not None else {}
+    return pl.DataFrame(schema=STATS_SCHEMA | tokens)
 
 
 @dataclass
@@ -136,6 +148,7 @@ class BuildRecord:
     keep: pa.Array | None = None  # ids of the published rows; None: every scored row
     judged_by_simulator: int = 0  # rows whose judge replies came from the crd simulator
     source_labels: list[list[str]] | None = None  # per [[sources]] entry, the `source` values of its rows
+    tokenizer: CardTokenizer | None = None  # `[output] tokenizer`: lengths in its tokens too
 
 
 def write_card(config, scored: Path, out_dir: Path, simulated: int, record: BuildRecord | None = None,
@@ -144,7 +157,8 @@ def write_card(config, scored: Path, out_dir: Path, simulated: int, record: Buil
 
     `simulated`: how many of the published rows the crd simulator answered."""
     record = record or BuildRecord()
-    rows = card_stats(scored, record.keep)
+    rows = card_stats(scored, record.keep, record.tokenizer)
+    repo_id = repo_id or str(out_dir)
     figures = write_plots(rows, out_dir)
     licenses = check_licenses(config.sources, config.output.license)
     if record.complexity_plot is not None and record.complexity_plot.exists():
@@ -155,12 +169,13 @@ def write_card(config, scored: Path, out_dir: Path, simulated: int, record: Buil
         license_notice=card_notice(licenses),
         sources=sources_section(rows, config.sources, record.source_labels, licenses),
         citations=citations_section(config.sources, record.source_labels),
-        summary=_summary(rows),
-        repo_id=repo_id or str(out_dir),
+        summary=_summary(rows, config.output.configs, record.tokenizer),
+        repo_id=repo_id,
+        use_it=_use_it(rows, config.output.configs, repo_id, record.tokenizer),
         configs=", ".join(f"`{name}`" for name in config.output.configs),
         score_table=_count_table(rows, "score", "score"),
         method_table=_count_table(rows, "verify_method", "checked by"),
-        stats_table=_length_table(rows),
+        stats_table=_length_tables(rows, record.tokenizer),
         source_table=_count_table(rows, "source", "source"),
         model_table=_count_table(rows, "model", "model"),
         recipe=_recipe(config),
@@ -168,6 +183,7 @@ def write_card(config, scored: Path, out_dir: Path, simulated: int, record: Buil
         stages=_stage_table(record.stages),
         routing=_routing(record),
         judge=_judge(record),
+        limitations=limitations(config),
         figures="\n\n".join(f"![{Path(image).stem}]({image})" for image in figures),
         version=version("chinese-reasoning-distil"),
     )
@@ -185,15 +201,56 @@ def _copy_image(source: Path, out_dir: Path, name: str) -> str:
     return f"images/{name}"
 
 
-def _summary(rows: pl.DataFrame) -> str:
-    right = rows.filter(pl.col("score") == 10).height
-    wrong = rows.filter(pl.col("score") == 0).height
-    judged = rows.filter(pl.col("verify_method") == "judge").height
-    unscored = rows.filter(pl.col("score").is_null()).height
-    return (
-        f"{rows.height:,} Chinese prompts with a teacher model's reasoning and answer: {right:,} verified right "
-        f"(score 10), {wrong:,} verified wrong (score 0), {judged:,} scored by an LLM judge, {unscored:,} unscored."
-    )
+def score_groups(rows: pl.DataFrame) -> dict[str, int]:
+    """Every row in exactly one group: checked right or wrong (or partly, code), judged, unscored."""
+    checked = pl.col("verify_method").is_not_null() & (pl.col("verify_method") != JUDGE_METHOD)
+    scored = pl.col("score").is_not_null()
+    return {
+        "right": rows.filter(checked & (pl.col("score") == 10)).height,
+        "partial": rows.filter(checked & (pl.col("score") > 0) & (pl.col("score") < 10)).height,
+        "wrong": rows.filter(checked & (pl.col("score") == 0)).height,
+        "judged": rows.filter((pl.col("verify_method") == JUDGE_METHOD) & scored).height,
+        "unscored": rows.filter(~scored).height,
+    }
+
+
+SCORE_GROUPS = {  # what a newcomer needs to know of each group, in the summary's table
+    "right": "**checked right** (`score` 10): the final answer matches the reference answer, or the code passed "
+             "every test",
+    "partial": "**partly right** code: `score` is the share of tests passed × 10",
+    "wrong": "**checked wrong** (`score` 0): kept, so that you choose; filter them out on `score`",
+    "judged": "**rated by an LLM judge** (`score` 0–10): a model's opinion, not a check",
+    "unscored": "**unscored** (`score` empty): nothing could check them",
+}
+SUMMARY_NAMES = 4  # teachers and sources named in the summary; the statistics list them all
+
+
+def _summary(rows: pl.DataFrame, configs: list[str], tokenizer: CardTokenizer | None) -> str:
+    groups = [f"| {n:,} | {SCORE_GROUPS[name]} |" for name, n in score_groups(rows).items() if n]
+    median = f"{rows['reasoning_chars'].median() or 0:,.0f} characters"
+    if tokenizer is not None:
+        median += f" ({rows['reasoning_tokens'].median() or 0:,.0f} tokens of `{tokenizer.name}`)"
+    return "\n".join([
+        f"**{rows.height:,} Chinese prompts, each with a teacher model's reasoning and final answer**, for "
+        "fine-tuning a model to reason before it answers (distillation). Every row has a `score`:",
+        "",
+        "| rows | what their `score` says |",
+        "|---:|---|",
+        *groups,
+        "",
+        f"Teachers: {_named_counts(rows, 'model')}. Sources: {_named_counts(rows, 'source')}. "
+        f"Median reasoning: {median}.",
+        "",
+        f"Configs: {', '.join(f'`{name}`' for name in configs)} (the same rows in different layouts, below); "
+        "[Use it](#use-it) has the loading code and training recipes.",
+    ])
+
+
+def _named_counts(rows: pl.DataFrame, column: str) -> str:
+    counts = rows.group_by(column).len().sort(["len", column], descending=[True, False]).drop_nulls(column)
+    named = [f"`{value}` ({n:,})" for value, n in counts.head(SUMMARY_NAMES).iter_rows()]
+    more = counts.height - SUMMARY_NAMES
+    return ", ".join(named) + (f" and {more} more" if more > 0 else "")
 
 
 def _teachers(config) -> str:
@@ -244,12 +301,40 @@ def _count_table(rows: pl.DataFrame, column: str, title: str) -> str:
     return "\n".join(lines)
 
 
-def _length_table(rows: pl.DataFrame) -> str:
-    lines = ["| field | median characters | mean characters | max characters |", "|---|---|---|---|"]
-    for column in LENGTH_COLUMNS:
-        lengths = rows[f"{column}_chars"]
-        lines.append(f"| {column} | {int(lengths.median() or 0):,} | {int(lengths.mean() or 0):,} | {int(lengths.max() or 0):,} |")
-    return f"Rows: {rows.height:,}.\n\n" + "\n".join(lines)
+def _length_tables(rows: pl.DataFrame, tokenizer: CardTokenizer | None) -> str:
+    tables = [f"Rows: {rows.height:,}. Lengths per row, in characters:", "", _percentile_table(rows, "chars")]
+    if tokenizer is not None:
+        tables += ["", f"In tokens of `{tokenizer.name}` (its `tokenizer.json`, content hash "
+                       f"`{tokenizer.digest[:12]}`; the text alone, no special or chat-template tokens):",
+                   "", _percentile_table(rows, "tokens")]
+    return "\n".join(tables)
+
+
+def _percentile_table(rows: pl.DataFrame, unit: str) -> str:
+    """p10, p50, p90, p99 and max of each field (linear interpolation), and the total over all rows."""
+    whole = pl.sum_horizontal(*(pl.col(f"{name}_{unit}") for name in LENGTH_COLUMNS)).alias("prompt + reasoning + response")
+    columns = rows.select(*(pl.col(f"{name}_{unit}").alias(name) for name in LENGTH_COLUMNS), whole)
+    lines = ["| field | " + " | ".join(f"p{p}" for p in PERCENTILES) + " | max | total |",
+             "|---|" + "---:|" * (len(PERCENTILES) + 2)]
+    for name in columns.columns:
+        values = columns[name]
+        figures = [values.quantile(p / 100, "linear") for p in PERCENTILES] + [values.max(), values.sum()]
+        lines.append(f"| {name} | " + " | ".join(_figure(value) for value in figures) + " |")
+    return "\n".join(lines)
+
+
+def _figure(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def _use_it(rows: pl.DataFrame, configs: list[str], repo_id: str, tokenizer: CardTokenizer | None) -> str:
+    if tokenizer is None or rows.is_empty():
+        note = "the default 1024 tokens would cut most reasoning; fit it to your rows"
+        return use_it(configs, repo_id, max_length_for(None), note)
+    whole = rows.select(pl.sum_horizontal(*(pl.col(f"{name}_tokens") for name in LENGTH_COLUMNS)))
+    p99 = whole.to_series().quantile(0.99, "linear")
+    note = f"99% of rows are at most {p99:,.0f} tokens of {tokenizer.name}, before the chat template's own"
+    return use_it(configs, repo_id, max_length_for(p99), note)
 
 
 def _recipe(config) -> str:

@@ -17,6 +17,10 @@ class OutputConfig(Strict):
     task_categories: list[str] = ["text-generation", "question-answering"]
     max_shard_bytes: int = Field(256 * 2**20, ge=1, description="uncompressed bytes per shard")
     row_group_bytes: int = Field(32 * 2**20, ge=1, description="uncompressed bytes per row group")
+    tokenizer: str | None = Field(
+        None, description="the training model's tokenizer, for token counts in the card: a tokenizer.json, a folder "
+        "holding one (relative to the config), or a model id already in the local Hugging Face cache; never "
+        "downloaded; needs the `tokens` extra")
 
     @field_validator("license")
     @classmethod

@@ -26,8 +26,9 @@ from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, are_progress_bars_dis
 
 from processing.cli import main
 from processing.publish import card, hub
+from processing.publish.usage import use_it
 
-from output_folder import ROWS, write_output
+from output_folder import CONFIGS, ROWS, write_output
 
 DATASET_FILES = {
     "README.md", "dataset_info.json", "manifest.json", "images/scores.png",
@@ -147,7 +148,8 @@ def rendered(tmp_path) -> Path:
     it: the dataset named by the output folder's name."""
     out = write_output(tmp_path / "my-dataset")
     header = (out / "README.md").read_text(encoding="utf-8").split("---\n")[1]
-    body = string.Template(card.TEMPLATE.read_text(encoding="utf-8")).safe_substitute(repo_id=out.name)
+    snippets = use_it(CONFIGS, out.name, 16_384, "fit it to your rows")  # the build's own "Use it" section
+    body = string.Template(card.TEMPLATE.read_text(encoding="utf-8")).safe_substitute(repo_id=out.name, use_it=snippets)
     (out / "README.md").write_text(f"---\n{header}---\n\n{body}{OTHER_MENTIONS}", encoding="utf-8")
     (out / "manifest.json").write_text(json.dumps({"version": "1.0.0"}), encoding="utf-8")
     return out
