@@ -202,7 +202,8 @@ def _copy_image(source: Path, out_dir: Path, name: str) -> str:
 
 
 def score_groups(rows: pl.DataFrame) -> dict[str, int]:
-    """Every row in exactly one group: checked right or wrong (or partly, code), judged, unscored."""
+    """Every row in exactly one group (a score always comes with its method): checked right, partly
+    right (code), checked wrong, judged, unscored."""
     checked = pl.col("verify_method").is_not_null() & (pl.col("verify_method") != JUDGE_METHOD)
     scored = pl.col("score").is_not_null()
     return {
@@ -218,7 +219,7 @@ SCORE_GROUPS = {  # what a newcomer needs to know of each group, in the summary'
     "right": "**checked right** (`score` 10): the final answer matches the reference answer, or the code passed "
              "every test",
     "partial": "**partly right** code: `score` is the share of tests passed × 10",
-    "wrong": "**checked wrong** (`score` 0): kept, so that you choose; filter them out on `score`",
+    "wrong": "**checked wrong** (`score` 0): kept so that you can choose; filter on `score`",
     "judged": "**rated by an LLM judge** (`score` 0–10): a model's opinion, not a check",
     "unscored": "**unscored** (`score` empty): nothing could check them",
 }
@@ -226,13 +227,15 @@ SUMMARY_NAMES = 4  # teachers and sources named in the summary; the statistics l
 
 
 def _summary(rows: pl.DataFrame, configs: list[str], tokenizer: CardTokenizer | None) -> str:
+    if rows.is_empty():
+        return "**No rows were published.** The stages under [How it was built](#how-it-was-built) say where they went."
     groups = [f"| {n:,} | {SCORE_GROUPS[name]} |" for name, n in score_groups(rows).items() if n]
     median = f"{rows['reasoning_chars'].median() or 0:,.0f} characters"
     if tokenizer is not None:
         median += f" ({rows['reasoning_tokens'].median() or 0:,.0f} tokens of `{tokenizer.name}`)"
     return "\n".join([
         f"**{rows.height:,} Chinese prompts, each with a teacher model's reasoning and final answer**, for "
-        "fine-tuning a model to reason before it answers (distillation). Every row has a `score`:",
+        "fine-tuning a model to reason before it answers (distillation). How they are scored:",
         "",
         "| rows | what their `score` says |",
         "|---:|---|",
@@ -304,8 +307,8 @@ def _count_table(rows: pl.DataFrame, column: str, title: str) -> str:
 def _length_tables(rows: pl.DataFrame, tokenizer: CardTokenizer | None) -> str:
     tables = [f"Rows: {rows.height:,}. Lengths per row, in characters:", "", _percentile_table(rows, "chars")]
     if tokenizer is not None:
-        tables += ["", f"In tokens of `{tokenizer.name}` (its `tokenizer.json`, content hash "
-                       f"`{tokenizer.digest[:12]}`; the text alone, no special or chat-template tokens):",
+        tables += ["", f"In tokens of `{tokenizer.name}` (tokenizer file hash `{tokenizer.digest[:12]}`; the text "
+                       "alone, no special or chat-template tokens):",
                    "", _percentile_table(rows, "tokens")]
     return "\n".join(tables)
 

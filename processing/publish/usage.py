@@ -3,9 +3,9 @@
 Facts the snippets rely on, checked against the libraries' sources:
 - TRL's `SFTConfig` (trl/trainer/sft_config.py): `assistant_only_loss` puts the loss on
   assistant turns of a conversational dataset; it needs a chat template with
-  `{% generation %}` markers, which SFTTrainer swaps in for the model families it
-  knows and otherwise refuses; `chat_template_path` sets another template; `max_length`
-  defaults to 1024 tokens, far shorter than most reasoning.
+  `{% generation %}` markers, which SFTTrainer (TRL 1.1 and later) swaps in for the
+  model families it knows and otherwise refuses; `chat_template_path` sets another
+  template; `max_length` defaults to 1024 tokens, far shorter than most reasoning.
 - The stock DeepSeek-R1-Distill chat template replaces every assistant message by what
   follows its last `</think>`, so it would train the answers without the reasoning.
 - LLaMA-Factory reads `dataset_info.json` from a local `dataset_dir` (its "REMOTE:" form
@@ -87,8 +87,8 @@ trainer.train()
 
 The assistant turn is `<think>\\n` + reasoning + `\\n</think>\\n\\n` + answer, and the chat
 template decides whether the model sees it whole. `assistant_only_loss=True` needs a
-template with `{{% generation %}}` markers; TRL substitutes one for the model families it
-knows (Qwen2.5, Qwen3, Llama 3, …), and those keep the `<think>` block. **The stock
+template with `{{% generation %}}` markers; TRL 1.1 and later substitute one for the model
+families they know (Qwen2.5, Qwen3, Llama 3, …), and those keep the `<think>` block. **The stock
 DeepSeek-R1-Distill chat template does not:** it replaces every assistant message by what
 follows `</think>`, so a student trained through it learns the answers without the
 reasoning. To continue training a DeepSeek-R1-Distill model, give `SFTConfig` a template

@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from huggingface_hub import DatasetCard
 
 from processing import demo as demo_data
+from processing.publish.card import score_groups
 from processing.sim import SimSettings, Simulator, load_answers
 
 CONFIGS = ["default", "sft", "messages", "full"]
@@ -132,7 +134,7 @@ def test_token_figures_are_the_configured_tokenizers_counts_of_the_shards(built)
 
 
 def test_summary_counts_are_the_shards_and_the_manifests(built):
-    summary = table_after(card_text(built), "Every row has a `score`")
+    summary = table_after(card_text(built), "How they are scored")
     groups = {re.match(r"\*\*(.+?)\*\*", cells[0]).group(1): int(count.replace(",", "")) for count, cells in summary.items()}
     scores = shard_column(built, "default", "score")
     methods = dict(zip(shard_column(built, "full", "id"), shard_column(built, "full", "verify_method")))
@@ -214,3 +216,11 @@ def test_a_tokenizer_that_is_not_there_is_one_line(tmp_path, sim):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and "'no-such-tokenizer'" in result.stderr
     assert "nothing is downloaded" in result.stderr
+
+
+def test_score_groups_put_every_row_in_one_group():
+    rows = pl.DataFrame({
+        "score": [10.0, 0.0, 6.6667, 10.0, 7.0, None, None, 10.0, 0.0],
+        "verify_method": ["math", "choice", "code", "code", "judge", "judge", "math", "judge", "code"],
+    })
+    assert score_groups(rows) == {"right": 2, "partial": 1, "wrong": 2, "judged": 2, "unscored": 2}
