@@ -118,5 +118,10 @@ To read it from the Hub instead, add these entries to your own `dataset_info.jso
 one of them in `dataset`:
 
 ```json
-{json.dumps(from_hub, ensure_ascii=False, indent=2)}
+{_one_entry_a_line(from_hub)}
 ```"""
+
+
+def _one_entry_a_line(entries: dict) -> str:
+    lines = [f"  {json.dumps(name)}: {json.dumps(entry, ensure_ascii=False)}" for name, entry in entries.items()]
+    return "{\n" + ",\n".join(lines) + "\n}"

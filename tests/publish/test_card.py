@@ -16,6 +16,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
 from processing import demo as demo_data
@@ -173,12 +174,18 @@ def test_training_recipes_name_what_the_build_wrote(built):
     recipe = yaml.safe_load(code_blocks(text, "yaml")[0])
     registered = json.loads((built / "dataset_info.json").read_text(encoding="utf-8"))
     assert recipe["dataset_dir"] == built.name and recipe["dataset"] in registered and recipe["template"]
-    from_hub = json.loads(code_blocks(text, "json")[0])
-    assert {entry["subset"] for entry in from_hub.values()} == set(registered) == {"sft", "messages"}
-    for entry in from_hub.values():
-        local = registered[entry["subset"]]
-        assert entry["hf_hub_url"] == built.name and "file_name" not in entry
-        assert {key: entry[key] for key in local if key != "file_name"} == {k: v for k, v in local.items() if k != "file_name"}
+
+
+
+def test_llamafactory_reads_the_hub_entries_as_it_reads_this_folders(built, monkeypatch):
+    from test_llamafactory import lf_align, lf_load
+
+    from_hub = json.loads(code_blocks(card_text(built), "json")[0])
+    assert sorted(entry["subset"] for entry in from_hub.values()) == ["messages", "sft"]
+    monkeypatch.chdir(built.parent)  # the card names the dataset by its folder until it is pushed
+    for entry in from_hub.values():  # what LLaMA-Factory's loader does with hf_hub_url and subset
+        rows = load_dataset(entry["hf_hub_url"], name=entry["subset"], split=entry.get("split", "train"))
+        assert lf_align(rows, entry) == lf_load(built, entry["subset"])
 
 
 def test_limitations_follow_the_config(built):

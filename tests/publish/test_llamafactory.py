@@ -40,7 +40,6 @@ def lf_load(dataset_dir, name: str) -> list[dict]:
     """(user turns, assistant turn) of every row, as LLaMA-Factory would align them."""
     info = json.loads((dataset_dir / INFO_FILE).read_text(encoding="utf-8"))
     entry = info[name]
-    assert set(entry) <= ENTRY_KEYS, set(entry) - ENTRY_KEYS
     assert not (set(entry) & (SOURCE_KEYS - {"file_name"})), "a local entry is read from file_name only"
     assert entry.get("formatting", "alpaca") in {"alpaca", "sharegpt", "openai"}
     assert set(entry.get("columns", {})) <= COLUMN_KEYS and set(entry.get("tags", {})) <= TAG_KEYS
@@ -48,7 +47,12 @@ def lf_load(dataset_dir, name: str) -> list[dict]:
     files = [os.path.join(local_path, f) for f in os.listdir(local_path)] if os.path.isdir(local_path) else [local_path]
     types = {FILEEXT2TYPE.get(os.path.splitext(f)[-1][1:]) for f in files}
     assert len(types) == 1 and None not in types, f"file types must be identical and known: {files}"
-    rows = load_dataset(types.pop(), data_files=files, split=entry.get("split", "train"))
+    return lf_align(load_dataset(types.pop(), data_files=files, split=entry.get("split", "train")), entry)
+
+
+def lf_align(rows, entry: dict) -> list[dict]:
+    """The rows of an entry as LLaMA-Factory's converter for its `formatting` aligns them."""
+    assert set(entry) <= ENTRY_KEYS, set(entry) - ENTRY_KEYS
     align = _alpaca if entry.get("formatting", "alpaca") == "alpaca" else _sharegpt
     return [align(row, entry) for row in rows]
 
