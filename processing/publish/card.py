@@ -315,8 +315,8 @@ def _length_tables(rows: pl.DataFrame, tokenizer: CardTokenizer | None) -> str:
 
 def _percentile_table(rows: pl.DataFrame, unit: str) -> str:
     """p10, p50, p90, p99 and max of each field (linear interpolation), and the total over all rows."""
-    whole = pl.sum_horizontal(*(pl.col(f"{name}_{unit}") for name in LENGTH_COLUMNS)).alias("prompt + reasoning + response")
-    columns = rows.select(*(pl.col(f"{name}_{unit}").alias(name) for name in LENGTH_COLUMNS), whole)
+    columns = rows.select(*(pl.col(f"{name}_{unit}").alias(name) for name in LENGTH_COLUMNS),
+                          _whole_row(unit).alias(" + ".join(LENGTH_COLUMNS)))
     lines = ["| field | " + " | ".join(f"p{p}" for p in PERCENTILES) + " | max | total |",
              "|---|" + "---:|" * (len(PERCENTILES) + 2)]
     for name in columns.columns:
@@ -324,6 +324,11 @@ def _percentile_table(rows: pl.DataFrame, unit: str) -> str:
         figures = [values.quantile(p / 100, "linear") for p in PERCENTILES] + [values.max(), values.sum()]
         lines.append(f"| {name} | " + " | ".join(_figure(value) for value in figures) + " |")
     return "\n".join(lines)
+
+
+def _whole_row(unit: str) -> pl.Expr:
+    """A row's prompt, reasoning and response together, in characters or tokens."""
+    return pl.sum_horizontal(*(pl.col(f"{name}_{unit}") for name in LENGTH_COLUMNS))
 
 
 def _figure(value: float | None) -> str:
@@ -334,8 +339,7 @@ def _use_it(rows: pl.DataFrame, configs: list[str], repo_id: str, tokenizer: Car
     if tokenizer is None or rows.is_empty():
         note = "the default 1024 tokens would cut most reasoning; fit it to your rows"
         return use_it(configs, repo_id, max_length_for(None), note)
-    whole = rows.select(pl.sum_horizontal(*(pl.col(f"{name}_tokens") for name in LENGTH_COLUMNS)))
-    p99 = whole.to_series().quantile(0.99, "linear")
+    p99 = rows.select(_whole_row("tokens")).to_series().quantile(0.99, "linear")
     note = f"99% of rows are at most {p99:,.0f} tokens of {tokenizer.name}, before the chat template's own"
     return use_it(configs, repo_id, max_length_for(p99), note)
 

@@ -27,7 +27,8 @@ CONFIGS = ["default", "sft", "messages", "full"]
 FIELDS = ["prompt", "reasoning", "response"]
 WHOLE_ROW = "prompt + reasoning + response"
 TOKENIZER_FOLDER = "tok"  # beside the config, named relative to it
-BLOCK_TOKENS = "import sys; sys.modules['tokenizers'] = None; from processing.cli import main; sys.exit(main(sys.argv[1:]))"
+BLOCK_TOKENS = ("import sys; sys.modules['tokenizers'] = None; "  # as if the library were not installed
+                "from processing.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 def crd(*args: str, python: list[str] | None = None) -> subprocess.CompletedProcess:
@@ -122,8 +123,8 @@ def test_token_figures_are_the_configured_tokenizers_counts_of_the_shards(built)
     tokenizer = Tokenizer.from_file(str(built.parent / TOKENIZER_FOLDER / "tokenizer.json"))
     text = card_text(built)
     table = table_after(text, f"In tokens of `{TOKENIZER_FOLDER}`")
-    counts = {field: [len(tokenizer.encode(t, add_special_tokens=False).ids) for t in shard_column(built, "default", field)]
-              for field in FIELDS}
+    counts = {field: [len(tokenizer.encode(text, add_special_tokens=False).ids)
+                      for text in shard_column(built, "default", field)] for field in FIELDS}
     for field in FIELDS:
         assert table[field] == percentile_figures(counts[field]), field
         assert counts[field] != [len(t) for t in shard_column(built, "default", field)], "tokens are not characters"
@@ -136,7 +137,8 @@ def test_token_figures_are_the_configured_tokenizers_counts_of_the_shards(built)
 
 def test_summary_counts_are_the_shards_and_the_manifests(built):
     summary = table_after(card_text(built), "How they are scored")
-    groups = {re.match(r"\*\*(.+?)\*\*", cells[0]).group(1): int(count.replace(",", "")) for count, cells in summary.items()}
+    groups = {re.match(r"\*\*(.+?)\*\*", cells[0]).group(1): int(count.replace(",", ""))
+              for count, cells in summary.items()}
     scores = shard_column(built, "default", "score")
     methods = dict(zip(shard_column(built, "full", "id"), shard_column(built, "full", "verify_method")))
     checked = [(s, methods[i]) for i, s in zip(shard_column(built, "default", "id"), scores)]
