@@ -47,13 +47,13 @@ def demo_config(folder: Path, base_url: str, tokenizer: str) -> Path:
     return config
 
 
-def build_with_tokenizer(folder: Path, base_url: str, tokenizer_file: Path) -> tuple[Path, subprocess.CompletedProcess]:
+def build_with_tokenizer(folder: Path, base_url: str, tokenizer_file: Path) -> Path:
     (folder / TOKENIZER_FOLDER).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tokenizer_file, folder / TOKENIZER_FOLDER / "tokenizer.json")
     out = folder / "out"
     result = crd("build", demo_config(folder, base_url, TOKENIZER_FOLDER), "--out", out, "-q")
     assert result.returncode == 0, result.stderr
-    return out, result
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def sim():
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, sim, train_tokenizer) -> Path:
-    return build_with_tokenizer(tmp_path_factory.mktemp("card"), sim.base_url, train_tokenizer(800))[0]
+    return build_with_tokenizer(tmp_path_factory.mktemp("card"), sim.base_url, train_tokenizer(800))
 
 
 def shard_column(out: Path, config: str, column: str) -> list:
@@ -197,7 +197,7 @@ def test_limitations_follow_the_config(built):
 
 
 def test_a_tokenizer_changed_in_place_rerenders_only_the_card(tmp_path, sim, train_tokenizer):
-    out, _ = build_with_tokenizer(tmp_path, sim.base_url, train_tokenizer(800))
+    out = build_with_tokenizer(tmp_path, sim.base_url, train_tokenizer(800))
     again = crd("build", tmp_path / "run.toml", "--out", out, "-q")
     assert "recomputed" not in again.stdout
     before = table_after(card_text(out), "In tokens of")
