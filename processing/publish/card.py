@@ -176,7 +176,6 @@ def write_card(config, scored: Path, out_dir: Path, simulated: int, record: Buil
         score_table=_count_table(rows, "score", "score"),
         method_table=_count_table(rows, "verify_method", "checked by"),
         stats_table=_length_tables(rows, record.tokenizer),
-        source_table=_count_table(rows, "source", "source"),
         model_table=_count_table(rows, "model", "model"),
         recipe=_recipe(config),
         teachers=_teachers(config),

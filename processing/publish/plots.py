@@ -80,8 +80,7 @@ def _length_figure(rows: pl.DataFrame):
     axis.set_xlabel("reasoning length (characters)")
     axis.set_ylabel("rows")
     axis.set_title("Reasoning length by teacher model")
-    if rows.height:  # an empty legend only draws a warning
-        axis.legend(fontsize="small")
+    _legend_beside(axis, rows)
     return figure
 
 
@@ -95,7 +94,7 @@ def _score_figure(rows: pl.DataFrame):
         .fill_null(0)
         .sort("source")
     )
-    figure, axis = plt.subplots(figsize=(7, 3.5))
+    figure, axis = plt.subplots(figsize=(7, max(3.5, 1.2 + 0.45 * counts.height)))  # a readable bar per source
     bottom = [0] * counts.height
     for label in sorted((c for c in counts.columns if c != "source"), key=_score_order):
         values = counts[label].to_list()
@@ -105,9 +104,14 @@ def _score_figure(rows: pl.DataFrame):
     axis.invert_yaxis()  # sources read alphabetically from the top
     axis.set_xlabel("rows")
     axis.set_title("Verification scores by source")
-    if rows.height:  # an empty legend only draws a warning
-        axis.legend(fontsize="small")
+    _legend_beside(axis, rows)
     return figure
+
+
+def _legend_beside(axis, rows: pl.DataFrame) -> None:
+    """The legend right of the plot, where it never hides a bar or a line."""
+    if rows.height:  # an empty legend only draws a warning
+        axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
 def _score_order(label: str) -> float:
@@ -123,6 +127,6 @@ def save_figure(figure, path: Path, out_dir: Path) -> str:
     """Save atomically as PNG and close; returns the path relative to `out_dir`."""
     figure.tight_layout()
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=100, format="png")
+        figure.savefig(temporary, dpi=100, format="png", bbox_inches="tight")  # tight: keeps the legend beside
     plt.close(figure)
     return str(path.relative_to(out_dir))
