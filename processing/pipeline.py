@@ -43,6 +43,7 @@ from processing.llm.settings import TRANSPORT_FIELDS, ModelConfig
 from processing.manifest import read_manifest, write_manifest
 from processing.pool.run import build_pool, read_source_labels
 from processing.pool.sources import DESCRIPTION_FIELDS
+from processing.prefetch import prefetch
 from processing.progress import GenerationProgress, parquet_rows, stage_bar
 from processing.publish import card, shards
 from processing.publish.licenses import check_licenses, warning_lines
@@ -233,7 +234,7 @@ class Build:
         with atomic_path(self.run_dir / SCORED) as temporary, Verifier(self.config.verify) as verifier, judging as judge, \
                 pq.ParquetWriter(temporary, FULL_SCHEMA, **shards.parquet_options(FULL_SCHEMA)) as writer, \
                 stage_bar("verify", finished, quiet=self.quiet) as bar:
-            for batch in self._finished_batches():
+            for batch in prefetch(self._finished_batches()):  # reading overlaps scoring
                 scored = verify.score(batch, self.config.verify, verifier)
                 if judge is not None:  # what the checks could not score
                     judged = judge.judge(rows_to_judge(scored, judge_settings))

@@ -7,6 +7,9 @@ only measures. All checks are polars string operations or numpy over a whole bat
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import polars as pl
 
@@ -41,7 +44,12 @@ def quality_flags(frame: pl.DataFrame, settings: FilterSettings) -> pl.Series:
     Reads `prompt`, `reasoning`, `response` and, when present, `category`. Works through
     the rows in chunks of about _BATCH_CHARS characters, so memory stays flat."""
     sizes = sum(_text(frame, column).str.len_chars().to_numpy().astype(np.int64) for column in ("reasoning", "response"))
-    chunks = [_chunk_flags(frame[rows], settings) for rows in _chunks(sizes, _BATCH_CHARS)]
+    # numpy's hashing and sorting and polars' string operations release the GIL: chunks of
+    # a core's share (at most _BATCH_CHARS among all of them in flight) run side by side.
+    workers = os.cpu_count() or 1
+    size = max(1, min(_BATCH_CHARS // workers, -(-int(sizes.sum()) // workers)))
+    with ThreadPoolExecutor(max_workers=workers) as threads:
+        chunks = list(threads.map(lambda rows: _chunk_flags(frame[rows], settings), _chunks(sizes, size)))
     return pl.concat(chunks) if chunks else pl.Series("quality_flags", [], pl.List(pl.String))
 
 
