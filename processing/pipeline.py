@@ -202,7 +202,7 @@ class Build:
                 # would cost a pass over gigabytes): a journal deleted and asked again holds
                 # other texts of other lengths, so the stages after it rerun, while the same
                 # answers, in whatever order they finished, give the same fingerprint.
-                line = (*job.entry, self.journal.sizes[job.entry])
+                line = (*job.entry, self.journal.size(job.entry))
                 hasher.update("\x1f".join(map(str, line)).encode() + b"\n")
         failures = self.journal.write_failures(self.run_dir / FAILURES, entries)
         reasons = dict(Counter(failure["error"] for failure in failures).most_common())
@@ -234,7 +234,7 @@ class Build:
         with atomic_path(self.run_dir / SCORED) as temporary, Verifier(self.config.verify) as verifier, judging as judge, \
                 pq.ParquetWriter(temporary, FULL_SCHEMA, **shards.parquet_options(FULL_SCHEMA)) as writer, \
                 stage_bar("verify", finished, quiet=self.quiet) as bar:
-            for batch in prefetch(self._finished_batches()):  # reading overlaps scoring
+            for batch in prefetch(self._finished_batches(), depth=1):  # reading overlaps scoring
                 scored = verify.score(batch, self.config.verify, verifier)
                 if judge is not None:  # what the checks could not score
                     judged = judge.judge(rows_to_judge(scored, judge_settings))
