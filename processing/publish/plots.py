@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 import pylopdf_fonts_zh_cn  # noqa: E402
 from matplotlib import colormaps, font_manager  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from processing.files import atomic_path  # noqa: E402
 
@@ -79,6 +80,7 @@ def _length_figure(rows: pl.DataFrame):
         axis.hist(lengths, bins=bins, histtype="step", linewidth=1.8, label=model, color=colour)
     axis.set_xlabel("reasoning length (characters)")
     axis.set_ylabel("rows")
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))  # rows are whole: no 0.25-row ticks
     axis.set_title("Reasoning length by teacher model")
     _legend_beside(axis, rows)
     return figure
