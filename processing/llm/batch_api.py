@@ -21,6 +21,7 @@ from processing.llm.client import api_key
 from processing.llm.http import NETWORK_ERRORS, ApiError, ChatClient, TransportError
 from processing.llm.retry import after_retry_after, backoff, fatal_message, retryable
 from processing.llm.settings import ModelConfig
+from processing.sim_labels import HEADER, HEADER_VALUE, announce_simulator
 
 LIVE = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 PAGE = 100  # batches per page when looking one up
@@ -103,6 +104,8 @@ class BatchClient(ChatClient):
                                             timeout=self._reply_timeout, **options) as response:
                 if response.status != 200:
                     raise await self._api_error(response)
+                if response.headers.get(HEADER) == HEADER_VALUE:  # batch mode never probes /models
+                    announce_simulator(self.base_url)
                 return orjson.loads(await response.read())
         except orjson.JSONDecodeError:
             raise TransportError(f"{method} {path}: reply is not JSON") from None

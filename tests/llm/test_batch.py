@@ -318,3 +318,12 @@ def test_a_batch_the_provider_does_not_know_is_one_line(tmp_path):
         process = subprocess.run(crd("batches", str(tmp_path)), capture_output=True, text=True)
     assert process.returncode == 2
     assert process.stderr.count("\n") == 1 and "HTTP 404: no such batch" in process.stderr
+
+
+def test_batch_mode_says_once_that_the_endpoint_is_the_simulator(tmp_path):
+    """Batch mode never probes /models, so the notice comes from the batch calls' replies."""
+    prompts = write_prompts(tmp_path / "prompts.jsonl", 6)
+    with Simulator(SimSettings()) as sim:
+        process = subprocess.run(crd_generate_batch(prompts, sim, tmp_path / "out"), capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr
+    assert process.stderr.count(f"{sim.base_url.rstrip('/')} is the crd simulator, not a model") == 1
