@@ -81,7 +81,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.status: dict[Entry, str] = {}
+        self._failed: set[Entry] = set()  # entries whose last line is a failure
         # Per finished entry, where its line starts (to read rows back in any order) and its
         # length in bytes (what stands for the answer in a fingerprint), packed in one int:
         # a second dict cost 100 MiB at a million answers.
@@ -117,9 +117,14 @@ class Journal:
             self._handle.truncate(complete)  # so the next line does not glue onto the cut one
 
     def _note(self, entry: Entry, status: str, offset: int, size: int) -> None:
-        self.status[entry] = status
+        """An entry's last line decides: finished (in _lines) or failed (in _failed). No
+        status dict beside them: at a million answers it cost as much as _lines itself."""
         if status == "ok":
             self._lines[entry] = offset << _SIZE_BITS | size
+            self._failed.discard(entry)
+        else:
+            self._failed.add(entry)
+            self._lines.pop(entry, None)
 
     def read(self, entry: Entry) -> dict:
         """The finished record of `entry`, read from disk."""
@@ -133,17 +138,21 @@ class Journal:
         return self._lines[entry] & _SIZE_MASK
 
     def done(self, entry: Entry) -> bool:
-        return self.status.get(entry) == "ok"
+        return entry in self._lines
 
     def failed(self, entry: Entry) -> bool:
-        return self.status.get(entry) == "failed"
+        return entry in self._failed
+
+    def finished_entries(self) -> Iterator[Entry]:
+        """Every entry with a finished answer, whatever its recipe."""
+        return iter(self._lines)
 
     def other_recipes(self, jobs: Iterable[Job]) -> int:
         """How many of `jobs` are not done but have a finished answer made with other settings."""
         waiting = {job.key for job in jobs if not self.done(job.entry)}
         if not waiting:
             return 0
-        return len({entry[:3] for entry, status in self.status.items() if status == "ok" and entry[:3] in waiting})
+        return len({entry[:3] for entry in self._lines if entry[:3] in waiting})
 
     def write(self, record: Record) -> None:
         if self._handle is None:

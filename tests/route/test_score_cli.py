@@ -109,7 +109,7 @@ def finished_keys(run_dir: Path) -> set[tuple[str, str, int]]:
     keys = set()
     for name in SCORERS:
         journal = Journal(journal_path(run_dir / FOLDER, name))
-        keys |= {entry[:3] for entry, status in journal.status.items() if status == "ok"}
+        keys |= {entry[:3] for entry in journal.finished_entries()}
         journal.close()
     return keys
 
