@@ -132,14 +132,10 @@ def _few_malloc_arenas() -> None:
     thread's arena kept its peak, and a 50,000-row build peaked at 1.44 GiB instead of
     1.0 GiB (bench/build.py), for no measurable speed. Not glibc (macOS, musl): nothing to do."""
     import ctypes
-    import ctypes.util
 
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        if hasattr(libc, "gnu_get_libc_version"):
-            libc.mallopt(M_ARENA_MAX, 2)
-    except (OSError, TypeError):
-        pass
+    process = ctypes.CDLL(None)  # the symbols already loaded, libc's among them: no library search at start-up
+    if hasattr(process, "gnu_get_libc_version"):
+        process.mallopt(M_ARENA_MAX, 2)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -170,7 +170,6 @@ def write_card(config, scored: Path, out_dir: Path, simulated: int, record: Buil
         sources=sources_section(rows, config.sources, record.source_labels, licenses),
         citations=citations_section(config.sources, record.source_labels),
         summary=_summary(rows, config.output.configs, record.tokenizer),
-        repo_id=repo_id,
         use_it=_use_it(rows, config.output.configs, repo_id, record.tokenizer),
         configs=", ".join(f"`{name}`" for name in config.output.configs),
         score_table=_count_table(rows, "score", "score"),
